@@ -1,0 +1,116 @@
+"""MiniGrid task families: ids, aliases and the full-grid observation.
+
+Observation: the policy sees the whole grid (``FullGridObservation``), the same information the
+scripted shortest-path teacher plans over, so that whatever the teacher does can be imitated by a
+memoryless policy (no imitation gap). The mission string is dropped: in every family listed here
+the target object is unique on the grid.
+
+Reward and end: MiniGrid's own sparse reward, ``1 - 0.9 * t / max_steps`` on success and 0
+otherwise; an episode terminates on success (or a fatal action) and truncates at ``max_steps``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers the MiniGrid ids)
+import numpy as np
+from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
+
+#: Family alias -> (default id, every id of the family this project supports).
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "MiniGrid-KeyCorridor": (
+        "MiniGrid-KeyCorridorS3R3-v0",
+        tuple(
+            f"MiniGrid-KeyCorridor{s}-v0" for s in ("S3R1", "S3R2", "S3R3", "S4R3", "S5R3", "S6R3")
+        ),
+    ),
+    "MiniGrid-DoorKey": (
+        "MiniGrid-DoorKey-8x8-v0",
+        tuple(f"MiniGrid-DoorKey-{n}x{n}-v0" for n in (5, 6, 8, 16)),
+    ),
+    "MiniGrid-MultiRoom": (
+        "MiniGrid-MultiRoom-N4-S5-v0",
+        (
+            "MiniGrid-MultiRoom-N2-S4-v0",
+            "MiniGrid-MultiRoom-N4-S5-v0",
+            "MiniGrid-MultiRoom-N4-S5-v1",
+            "MiniGrid-MultiRoom-N6-v0",
+        ),
+    ),
+    "MiniGrid-Unlock": ("MiniGrid-Unlock-v0", ("MiniGrid-Unlock-v0",)),
+    "MiniGrid-UnlockPickup": ("MiniGrid-UnlockPickup-v0", ("MiniGrid-UnlockPickup-v0",)),
+    "MiniGrid-BlockedUnlockPickup": (
+        "MiniGrid-BlockedUnlockPickup-v0",
+        ("MiniGrid-BlockedUnlockPickup-v0",),
+    ),
+    "MiniGrid-ObstructedMaze": (
+        "MiniGrid-ObstructedMaze-2Dlh-v0",
+        tuple(
+            f"MiniGrid-ObstructedMaze-{v}-v0"
+            for v in ("1Dl", "1Dlh", "1Dlhb", "2Dl", "2Dlh", "2Dlhb")
+        ),
+    ),
+}
+
+#: Every MiniGrid id this project defines a task for.
+TASK_IDS: tuple[str, ...] = tuple(i for _, ids in FAMILIES.values() for i in ids)
+
+_N_OBJECTS = len(OBJECT_TO_IDX)
+_N_COLORS = len(COLOR_TO_IDX)
+_N_STATES = 4  # door open/closed/locked, or the agent's direction 0..3
+
+#: Number of values each observation channel takes (object, colour, state, carried object,
+#: carried colour); the policy's encoder one-hots each channel with these sizes.
+CHANNEL_SIZES: tuple[int, ...] = (_N_OBJECTS, _N_COLORS, _N_STATES, _N_OBJECTS, _N_COLORS)
+
+
+class FullGridObservation(gym.ObservationWrapper):
+    """The whole grid, egocentric, as a ``(5, S, S)`` uint8 array with ``S = 2 max(W, H) - 1``.
+
+    The grid is shifted so that the agent sits at the centre and rotated so that it faces up
+    (cells outside the grid read 0, "unseen"): every cell of the true grid is visible, as in
+    ``FullyObsWrapper``, but in the agent's frame, like MiniGrid's own partial view, so that
+    turning and moving mean the same thing everywhere. Channels: object type, colour and state of
+    every cell (the centre holds the agent and its absolute direction), then the type and colour
+    of what the agent carries, broadcast over the grid (0 when it carries nothing).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        self.radius = max(base.width, base.height) - 1
+        size = 2 * self.radius + 1
+        shape = (len(CHANNEL_SIZES), size, size)
+        self.observation_space = gym.spaces.Box(
+            low=0,
+            high=np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape),
+            shape=shape,
+            dtype=np.uint8,
+        )
+
+    def observation(self, observation: Any) -> np.ndarray:
+        base = self.unwrapped
+        grid = base.grid.encode()
+        x, y = base.agent_pos
+        grid[x, y] = (OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"], base.agent_dir)
+        out = np.zeros(self.observation_space.shape, np.uint8)
+        r = self.radius
+        out[:3, r - x : r - x + base.width, r - y : r - y + base.height] = grid.transpose(2, 0, 1)
+        # Direction d (0 right, 1 down, 2 left, 3 up in (x, y)) is turned to face up.
+        out[:3] = np.rot90(out[:3], k=3 - base.agent_dir, axes=(1, 2))
+        carried = base.carrying
+        out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
+        out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
+        return out
+
+
+def is_minigrid(env_id: str) -> bool:
+    """Whether ``env_id`` is a MiniGrid or BabyAI id."""
+    return env_id.split(":")[-1].startswith(("MiniGrid-", "BabyAI-"))
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """A MiniGrid env with the full-grid observation."""
+    return FullGridObservation(gym.make(env_id, **kwargs))

@@ -1,0 +1,234 @@
+"""GRPO for Gymnasium tasks: G on-policy episodes per start state, group-relative advantages,
+clipped ratio loss, no critic.
+
+One iteration: draw ``groups_per_iter`` start states from the training pool, run
+``group_size`` episodes from each, let ``_augment_groups`` change the groups (a no-op here; HAPO
+injects teacher episodes), compute advantages per group, and take ``n_epochs`` passes of
+minibatch gradient steps over the steps of every group whose advantages are not all zero.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from hapo_rl.advantages import group_advantages
+from hapo_rl.config import GroupConfig
+from hapo_rl.io import atomic_write
+from hapo_rl.policies import policy_kwargs_for
+from hapo_rl.rollout import EnvPool, Episode, collect_episodes
+from hapo_rl.tasks import Task, resolve_env_id
+
+
+class NumericalError(RuntimeError):
+    """A NaN or infinite loss or parameter."""
+
+
+@dataclass
+class IterationStats:
+    """What one iteration did; the run's curves average these between evaluation points."""
+
+    env_steps: int
+    teacher_steps: int
+    train_success_rate: float
+    injection_rate: float
+    teacher_step_share: float
+    zero_adv_group_frac: float
+    loss: float = 0.0
+
+
+class GRPO(BaseAlgorithm):
+    """Group-relative policy optimisation on reset-seed start states.
+
+    :param env: an env id, a family alias or a ``Task``.
+    :param settings: fields of ``GroupConfig`` (see ``python -m hapo_rl.run --help``).
+    """
+
+    config_class: ClassVar[type[GroupConfig]] = GroupConfig
+    policy_aliases: ClassVar[dict[str, type[ActorCriticPolicy]]] = {"default": ActorCriticPolicy}
+
+    def __init__(
+        self,
+        env: str | Task | None,
+        policy: str | type[ActorCriticPolicy] = "default",
+        seed: int | None = None,
+        device: str = "cpu",
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        _init_setup_model: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.config = self.config_class(**settings) if _init_setup_model or settings else None
+        self.task = env if isinstance(env, Task) or env is None else Task(resolve_env_id(env))
+        if self.task is not None and self.config is not None:
+            self.task = Task(self.task.env_id, n_train=self.config.n_train_seeds)
+        super().__init__(
+            policy=policy,
+            env=DummyVecEnv([self.task.make]) if self.task is not None else None,
+            learning_rate=settings.get("learning_rate", GroupConfig.learning_rate),
+            policy_kwargs=policy_kwargs_for(self.task.env_id) if self.task else None,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            supported_action_spaces=None,
+        )
+        self.teacher_steps = 0
+        self.last_stats: IterationStats | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.policy = self.policy_class(
+            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
+        ).to(self.device)
+        self._envs = EnvPool(self.task.make)
+        self._eval_envs = EnvPool(self.task.make)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_envs", "_eval_envs", "last_stats"]
+
+    # -- one iteration -------------------------------------------------------------------
+
+    def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
+        """Change the groups before advantages are computed; returns the groups and the env
+        steps this took. GRPO leaves them as they are."""
+        return groups, 0
+
+    def _step_loss(
+        self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
+    ) -> th.Tensor:
+        """Per-step policy loss. On-policy steps: PPO's clipped ratio objective."""
+        ratio = th.exp(log_probs - old_log_probs)
+        clip = self.config.clip_range
+        return -th.min(ratio * adv, th.clamp(ratio, 1 - clip, 1 + clip) * adv)
+
+    def _iteration(self) -> IterationStats:
+        cfg = self.config
+        keys = self.rng.choice(self.task.train_seeds, size=cfg.groups_per_iter, replace=False)
+        seeds = np.repeat(keys, cfg.group_size)
+        self.policy.set_training_mode(False)
+        episodes = collect_episodes(self._envs.take(len(seeds)), seeds, self.policy)
+        on_policy_steps = sum(e.length for e in episodes)
+        train_success = float(np.mean([e.success for e in episodes]))
+        groups = [episodes[i : i + cfg.group_size] for i in range(0, len(seeds), cfg.group_size)]
+        groups, teacher_steps = self._augment_groups(groups)
+        returns = np.array([[e.ret for e in g] for g in groups])
+        adv = group_advantages(returns, cfg.adv_baseline, cfg.adv_scale)
+        live = [i for i in range(len(groups)) if np.any(np.abs(adv[i]) > 1e-8)]
+        n_injected = sum(any(e.from_teacher for e in g) for g in groups)
+        batch_eps = [(e, adv[i, j]) for i in live for j, e in enumerate(groups[i])]
+        batch_steps = sum(e.length for e, _ in batch_eps)
+        t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
+        loss = self._update(batch_eps) if batch_eps else 0.0
+        return IterationStats(
+            env_steps=on_policy_steps + teacher_steps,
+            teacher_steps=teacher_steps,
+            train_success_rate=train_success,
+            injection_rate=n_injected / len(groups),
+            teacher_step_share=t_steps / batch_steps if batch_steps else 0.0,
+            zero_adv_group_frac=1 - len(live) / len(groups),
+            loss=loss,
+        )
+
+    def _update(self, batch_eps: list[tuple[Episode, float]]) -> float:
+        """``n_epochs`` passes of minibatch steps over the episodes; returns the last loss."""
+        cfg = self.config
+        self.policy.set_training_mode(True)
+        obs = th.as_tensor(np.concatenate([e.obs for e, _ in batch_eps]))
+        actions = th.as_tensor(np.concatenate([e.actions for e, _ in batch_eps]))
+        old_logp = th.as_tensor(np.concatenate([e.log_probs for e, _ in batch_eps]))
+        adv = th.as_tensor(np.concatenate([np.full(e.length, a, np.float32) for e, a in batch_eps]))
+        teacher = th.as_tensor(
+            np.concatenate([np.full(e.length, e.from_teacher) for e, _ in batch_eps])
+        )
+        if cfg.loss_agg == "episode":
+            w = np.concatenate(
+                [np.full(e.length, 1.0 / e.length, np.float32) for e, _ in batch_eps]
+            )
+        else:
+            w = np.ones(len(adv), np.float32)
+        weights = th.as_tensor(w)
+        n = len(adv)
+        loss_value = 0.0
+        for _ in range(cfg.n_epochs):
+            perm = th.as_tensor(self.rng.permutation(n))
+            for start in range(0, n, cfg.batch_size):
+                mb = perm[start : start + cfg.batch_size]
+                dist = self.policy.get_distribution(obs[mb])
+                logp = dist.log_prob(actions[mb])
+                entropy = dist.entropy()
+                per_step = self._step_loss(logp, old_logp[mb], adv[mb], teacher[mb])
+                wn = weights[mb] / weights[mb].sum()
+                loss = (wn * per_step).sum()
+                if entropy is not None:
+                    loss = loss - cfg.ent_coef * (wn * entropy).sum()
+                if not th.isfinite(loss):
+                    raise NumericalError(f"non-finite loss at env step {self.num_timesteps}")
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.policy.optimizer.step()
+                loss_value = loss.item()
+        return loss_value
+
+    # -- public API ---------------------------------------------------------------------
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> GRPO:
+        """Train until ``total_timesteps`` env steps (teacher steps included) are spent."""
+        total, cb = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        cb.on_training_start(locals(), globals())
+        while self.num_timesteps < total:
+            t0 = time.perf_counter()
+            stats = self._iteration()
+            self.num_timesteps += stats.env_steps
+            self.teacher_steps += stats.teacher_steps
+            self.last_stats = stats
+            self._n_updates += 1
+            for name, value in asdict(stats).items():
+                self.logger.record(f"train/{name}", value)
+            self.logger.record("time/iteration_s", time.perf_counter() - t0)
+            if self._n_updates % log_interval == 0:
+                self.logger.dump(self.num_timesteps)
+            if not cb.on_step():
+                break
+        cb.on_training_end()
+        return self
+
+    def save_checkpoint(self, path: Path) -> None:
+        """``save`` to a temporary file renamed into place, so a kill never truncates it."""
+        atomic_write(path, self.save)
+
+    def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
+        """Success rate, mean return and mean length on the first ``n_episodes`` held-out
+        start states."""
+        seeds = self.task.eval_seeds(n_episodes)
+        self.policy.set_training_mode(False)
+        eps = collect_episodes(self._eval_envs.take(len(seeds)), seeds, self.policy, deterministic)
+        return {
+            "success_rate": float(np.mean([e.success for e in eps])),
+            "return_mean": float(np.mean([e.ret for e in eps])),
+            "length_mean": float(np.mean([e.length for e in eps])),
+        }

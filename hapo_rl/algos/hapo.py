@@ -1,0 +1,111 @@
+"""HAPO: GRPO plus Synthetic Success Injection behind a Thompson-sampling gate.
+
+The delta on GRPO: after an iteration's on-policy groups are collected, each group's outcome
+updates the gate of its start state; an all-failure group whose gate fires gets ``n_inject`` of
+its failed episodes replaced by successful teacher episodes from the same start state. Teacher
+steps are off-policy and use the policy-shaping loss ``-pi/(pi+gamma) * A`` (or imitation
+``-A log pi``) instead of the clipped ratio.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch as th
+
+from hapo_rl.algos.grpo import GRPO
+from hapo_rl.config import HAPOConfig
+from hapo_rl.gate import BetaGate
+from hapo_rl.rollout import Episode, teacher_episode
+from hapo_rl.tasks import Task
+from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.registry import load_teacher
+
+#: After this many teacher episodes without one success, training stops with an error.
+TEACHER_GIVE_UP = 20
+
+
+class TeacherError(RuntimeError):
+    """The teacher failed in a way that makes HAPO meaningless (it never succeeds)."""
+
+
+class HAPO(GRPO):
+    """Hindsight-Anchored Policy Optimization.
+
+    :param teacher: a ``Teacher``, a ``"module:callable"`` spec, or None for the task's
+        built-in scripted teacher.
+    """
+
+    config_class: ClassVar[type[HAPOConfig]] = HAPOConfig
+    config: HAPOConfig
+
+    def __init__(
+        self, env: str | Task | None, teacher: Teacher | str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(env, **kwargs)
+        if self.config is not None:
+            cfg = self.config
+            self.gate = BetaGate(
+                mode=cfg.gate,  # type: ignore[arg-type]
+                tau=cfg.tau,
+                forgetting=cfg.forgetting,
+                per_key=cfg.gate_key == "start_state",
+                prior=cfg.gate_prior,  # type: ignore[arg-type]
+                adaptive_tau=cfg.adaptive_tau,
+                fixed_prob=cfg.fixed_prob,
+            )
+            self.teacher_attempts = 0
+            self.teacher_successes = 0
+            self.teacher = self._make_teacher(teacher)
+
+    def _make_teacher(self, teacher: Teacher | str | None) -> Teacher:
+        cfg = self.config
+        if teacher is None or isinstance(teacher, str):
+            teacher = load_teacher(self.task.env_id, teacher, detour=cfg.teacher_detour)
+        if cfg.teacher_epsilon > 0:
+            teacher = NoisyTeacher(teacher, cfg.teacher_epsilon, rng_seed=self.seed or 0)
+        return teacher
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._teacher_env = self.task.make()
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "teacher", "_teacher_env"]
+
+    def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
+        cfg = self.config
+        steps = 0
+        for group in groups:
+            key = group[0].seed
+            successes = sum(e.success for e in group)
+            self.gate.update(key, successes, len(group) - successes)
+            if successes or not covered(key, cfg.teacher_coverage):
+                continue
+            if not self.gate.should_inject(key, self.rng):
+                continue
+            demos = [
+                teacher_episode(self._teacher_env, self.teacher, key) for _ in range(cfg.n_inject)
+            ]
+            steps += sum(d.length for d in demos)
+            good = [d for d in demos if d.success]
+            self.teacher_attempts += len(demos)
+            self.teacher_successes += len(good)
+            group[: len(good)] = good
+        if self.teacher_attempts >= TEACHER_GIVE_UP and self.teacher_successes == 0:
+            raise TeacherError(
+                f"the teacher never produced a success in {self.teacher_attempts} episodes "
+                f"on {self.task.env_id}"
+            )
+        return groups, steps
+
+    def _step_loss(
+        self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
+    ) -> th.Tensor:
+        on_policy = super()._step_loss(log_probs, old_log_probs, adv, teacher)
+        if self.config.teacher_loss == "shaping":
+            p = th.exp(log_probs)
+            off_policy = -(p / (p + self.config.shaping_gamma)) * adv
+        else:
+            off_policy = -adv * log_probs
+        return th.where(teacher, off_policy, on_policy)

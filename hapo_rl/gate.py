@@ -1,0 +1,94 @@
+"""The Beta-Binomial Thompson gate that decides when an all-failure group gets a teacher episode."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+GateMode = Literal["thompson", "mean", "fixed", "always", "never"]
+Prior = Literal["uniform", "empirical"]
+_GLOBAL = "__global__"
+
+
+@dataclass
+class BetaGate:
+    """Per start-state posterior ``Beta(alpha_k, beta_k)`` over the policy's success probability.
+
+    ``mode`` picks the decision for an all-failure group: ``"thompson"`` draws ``p`` from the
+    posterior and injects iff ``p < tau``; ``"mean"`` compares the posterior mean instead;
+    ``"fixed"`` injects with probability ``fixed_prob``; ``"always"`` and ``"never"`` ignore the
+    posterior (always-inject and GRPO). With ``adaptive_tau`` the threshold is
+    ``tau * (1 - global success rate)``, which anneals as the policy improves. ``per_key=False``
+    keeps one posterior for all start states (the global-key ablation).
+    """
+
+    mode: GateMode = "thompson"
+    tau: float = 0.5
+    forgetting: float = 0.9
+    per_key: bool = True
+    prior: Prior = "uniform"
+    prior_strength: float = 2.0
+    adaptive_tau: bool = False
+    fixed_prob: float = 0.5
+    alpha: dict[Hashable, float] = field(default_factory=dict)
+    beta: dict[Hashable, float] = field(default_factory=dict)
+    global_successes: float = 0.0
+    global_trials: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.forgetting <= 1.0:
+            raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"tau must be in [0, 1], got {self.tau}")
+
+    def _key(self, key: Hashable) -> Hashable:
+        return key if self.per_key else _GLOBAL
+
+    @property
+    def global_success_rate(self) -> float:
+        """Success rate of all on-policy episodes so far, discounted by ``forgetting``."""
+        return self.global_successes / self.global_trials if self.global_trials else 0.0
+
+    def posterior(self, key: Hashable) -> tuple[float, float]:
+        """``(alpha, beta)`` for ``key``; an unseen key gets the prior."""
+        k = self._key(key)
+        if k in self.alpha:
+            return self.alpha[k], self.beta[k]
+        if self.prior == "empirical":
+            m = min(max(self.global_success_rate, 0.01), 0.99)
+            return m * self.prior_strength, (1.0 - m) * self.prior_strength
+        return 1.0, 1.0
+
+    def posterior_mean(self, key: Hashable) -> float:
+        a, b = self.posterior(key)
+        return a / (a + b)
+
+    def update(self, key: Hashable, successes: int, failures: int) -> None:
+        """Fold one on-policy group's outcome into the posterior of ``key``."""
+        a, b = self.posterior(key)
+        k, lam = self._key(key), self.forgetting
+        self.alpha[k] = lam * a + successes
+        self.beta[k] = lam * b + failures
+        self.global_successes = lam * self.global_successes + successes
+        self.global_trials = lam * self.global_trials + successes + failures
+
+    @property
+    def threshold(self) -> float:
+        if self.adaptive_tau:
+            return self.tau * (1.0 - self.global_success_rate)
+        return self.tau
+
+    def should_inject(self, key: Hashable, rng: np.random.Generator) -> bool:
+        """The decision for an all-failure group of ``key``."""
+        if self.mode == "never":
+            return False
+        if self.mode == "always":
+            return True
+        if self.mode == "fixed":
+            return bool(rng.random() < self.fixed_prob)
+        a, b = self.posterior(key)
+        p = rng.beta(a, b) if self.mode == "thompson" else a / (a + b)
+        return bool(p < self.threshold)

@@ -1,0 +1,118 @@
+"""The run folder: evaluation curves, checkpoints, summary and a progress bar, as one callback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from hapo_rl.algos.grpo import GRPO, IterationStats
+from hapo_rl.io import write_csv, write_json
+
+#: Training statistics averaged between evaluation points (the curves' train columns).
+TRAIN_COLUMNS = (
+    "train_success_rate",
+    "injection_rate",
+    "teacher_step_share",
+    "zero_adv_group_frac",
+)
+
+
+class RunRecorder(BaseCallback):
+    """Every ``eval_every`` env steps: evaluate on held-out start states, append a row to
+    ``curves.csv``, save ``model.zip``. At the end: a last evaluation and ``summary.json``."""
+
+    model: GRPO
+
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        eval_every: int,
+        eval_episodes: int,
+        eval_deterministic: bool = False,
+        progress: bool = True,
+    ) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.total_steps = total_steps
+        self.eval_every = eval_every
+        self.eval_episodes = eval_episodes
+        self.eval_deterministic = eval_deterministic
+        self.progress = progress
+        self.rows: list[dict[str, float]] = []
+        self._pending: list[IterationStats] = []
+        self._next_eval = 0
+        self._start = 0.0
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+        self.pbar = tqdm(
+            total=self.total_steps, unit="step", disable=not self.progress, dynamic_ncols=True
+        )
+        self._evaluate()
+        self._next_eval = self.eval_every
+
+    def _on_step(self) -> bool:
+        assert self.model.last_stats is not None
+        self._pending.append(self.model.last_stats)
+        self.pbar.update(self.model.num_timesteps - self.pbar.n)
+        if self.model.num_timesteps >= self._next_eval:
+            self._evaluate()
+            while self._next_eval <= self.model.num_timesteps:
+                self._next_eval += self.eval_every
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.rows[-1]["step"] != self.model.num_timesteps:
+            self._evaluate()
+        self.pbar.close()
+        last = self.rows[-1]
+        wall = time.perf_counter() - self._start
+        write_json(
+            self.run_dir / "summary.json",
+            {
+                "algo": self.model.__class__.__name__.lower(),
+                "env_id": self.model.task.env_id,
+                "seed": self.model.seed,
+                "total_steps": int(self.model.num_timesteps),
+                "eval_success_rate": last["eval_success_rate"],
+                "eval_return_mean": last["eval_return_mean"],
+                "eval_length_mean": last["eval_length_mean"],
+                "injection_rate_final": last["injection_rate"],
+                "teacher_steps": int(self.model.teacher_steps),
+                "wall_time_s": wall,
+                "steps_per_second": self.model.num_timesteps / wall if wall > 0 else 0.0,
+            },
+        )
+
+    def _evaluate(self) -> None:
+        result = self.model.evaluate(self.eval_episodes, self.eval_deterministic)
+        train = {
+            name: float(np.mean([getattr(s, name) for s in self._pending]))
+            if self._pending
+            else float("nan")
+            for name in TRAIN_COLUMNS
+        }
+        self._pending.clear()
+        row = {
+            "step": int(self.model.num_timesteps),
+            "teacher_steps": int(self.model.teacher_steps),
+            **train,
+            "eval_success_rate": result["success_rate"],
+            "eval_return_mean": result["return_mean"],
+            "eval_length_mean": result["length_mean"],
+            "wall_time_s": time.perf_counter() - self._start,
+        }
+        self.rows.append(row)
+        write_csv(self.run_dir / "curves.csv", pd.DataFrame(self.rows))
+        self.model.save_checkpoint(self.run_dir / "model.zip")
+        self.pbar.set_postfix(
+            eval_success=f"{row['eval_success_rate']:.2f}", inject=f"{train['injection_rate']:.2f}"
+        )
+        self.logger.record("eval/success_rate", row["eval_success_rate"])
+        self.logger.record("eval/return_mean", row["eval_return_mean"])

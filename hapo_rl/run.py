@@ -1,0 +1,240 @@
+"""Train one method on one task: ``python -m hapo_rl.run --env MiniGrid-KeyCorridor``.
+
+Writes a run folder (default ``results/runs/<env>_<algo>_s<seed>``) with ``config.json``,
+``curves.csv``, ``summary.json``, TensorBoard events under ``tb/`` and the checkpoint
+``model.zip``. Bad input prints one line on stderr and exits with status 2, leaving no folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch as th
+from stable_baselines3.common.logger import configure
+
+import hapo_rl
+from hapo_rl.algos import GRPO, HAPO
+from hapo_rl.config import GroupConfig, HAPOConfig
+from hapo_rl.io import write_json
+from hapo_rl.recording import RunRecorder
+from hapo_rl.tasks import TaskError, resolve_env_id
+
+ALGOS: dict[str, type[GRPO]] = {"hapo": HAPO, "grpo": GRPO}
+DEFAULT_TOTAL_STEPS = 1_500_000
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("algorithm settings (hapo-only ones are marked [hapo])")
+    base = {f.name for f in dataclasses.fields(GroupConfig)}
+    for f in dataclasses.fields(HAPOConfig):
+        flag = "--" + f.name.replace("_", "-")
+        tag = "" if f.name in base else "[hapo] "
+        help_text = f"{tag}{f.metadata['help']} (default: {f.default})"
+        if f.type in ("bool", bool):
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            group.add_argument(
+                flag, type=kind, default=None, choices=f.metadata["choices"], help=help_text
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m hapo_rl.run",
+        description="Train HAPO or GRPO on a Gymnasium task and record a run folder.",
+    )
+    parser.add_argument(
+        "--env",
+        default="MiniGrid-KeyCorridor",
+        help="env id, family alias (MiniGrid-KeyCorridor means MiniGrid-KeyCorridorS3R3-v0) "
+        "or module:Id (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--algo", default="hapo", choices=sorted(ALGOS), help="method (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--total-steps",
+        type=int,
+        default=DEFAULT_TOTAL_STEPS,
+        help="training budget in env steps, teacher steps included (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of torch, numpy and start-state draws (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run folder (default: results/runs/<env>_<algo>_s<seed>)",
+    )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="module:callable returning a teacher (default: the task's scripted teacher)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=50_000,
+        help="env steps between evaluations on held-out start states (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=100,
+        help="held-out start states per evaluation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-deterministic",
+        action="store_true",
+        help="evaluate with the most likely action instead of sampling",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(parser)
+    return parser
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _settings(args: argparse.Namespace, algo: str) -> dict[str, Any]:
+    config_cls = HAPO.config_class if algo == "hapo" else GRPO.config_class
+    allowed = {f.name for f in dataclasses.fields(config_cls)}
+    settings = {}
+    for f in dataclasses.fields(HAPOConfig):
+        value = getattr(args, f.name)
+        if value is None:
+            continue
+        if f.name not in allowed:
+            raise UsageError(f"--{f.name.replace('_', '-')} applies to hapo only, not {algo}")
+        settings[f.name] = value
+    return settings
+
+
+def prepare(argv: list[str] | None = None) -> tuple[GRPO, argparse.Namespace, Path]:
+    """Parse and check everything, build the model; no file is written."""
+    args = build_parser().parse_args(argv)
+    if args.total_steps < 1:
+        raise UsageError(f"--total-steps must be positive, got {args.total_steps}")
+    if args.eval_every < 1 or args.eval_episodes < 1:
+        raise UsageError("--eval-every and --eval-episodes must be positive")
+    env_id = resolve_env_id(args.env)
+    settings = _settings(args, args.algo)
+    if args.algo == "hapo":
+        settings["teacher"] = args.teacher
+    elif args.teacher is not None:
+        raise UsageError(f"--teacher applies to hapo only, not {args.algo}")
+    try:
+        model = ALGOS[args.algo](env_id, seed=args.seed, **settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_dir = (
+        args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
+    )
+    if run_dir.exists() and not args.overwrite:
+        raise UsageError(f"run folder {run_dir} exists; pass --overwrite to replace it")
+    return model, args, run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        model, args, run_dir = prepare(argv)
+    except (UsageError, TaskError) as exc:
+        print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
+        return 2
+    th.set_num_threads(1)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    config = {
+        "algo": args.algo,
+        "env": args.env,
+        "env_id": model.task.env_id,
+        "seed": args.seed,
+        "total_steps": args.total_steps,
+        "settings": dataclasses.asdict(model.config),
+        "teacher": args.teacher,
+        "eval_every": args.eval_every,
+        "eval_episodes": args.eval_episodes,
+        "eval_deterministic": args.eval_deterministic,
+        "train_seeds": f"0..{model.task.n_train - 1}",
+        "eval_seeds": "{}..{}".format(*model.task.eval_seeds(args.eval_episodes)[[0, -1]]),
+        "package_version": hapo_rl.__version__,
+        "git_commit": _git_commit(),
+        "command": " ".join(
+            [
+                Path(sys.executable).name,
+                "-m",
+                "hapo_rl.run",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
+        "python": platform.python_version(),
+        "torch": th.__version__,
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
+    }
+    write_json(run_dir / "config.json", config)
+    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+    recorder = RunRecorder(
+        run_dir,
+        args.total_steps,
+        args.eval_every,
+        args.eval_episodes,
+        args.eval_deterministic,
+        not args.no_progress,
+    )
+    model.learn(args.total_steps, callback=recorder)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(
+        f"{summary['algo']} on {summary['env_id']} seed {summary['seed']}: "
+        f"{summary['total_steps']} env steps ({summary['teacher_steps']} by the teacher) in "
+        f"{summary['wall_time_s']:.0f} s, held-out success {summary['eval_success_rate']:.2f}, "
+        f"return {summary['eval_return_mean']:.3f}, final injection rate "
+        f"{summary['injection_rate_final']:.2f} -> {run_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Task registry: resolve ``--env`` to an env id, make envs, hold start-state pools.
+
+A start state is a reset seed. Every task has a training pool (seeds ``0 .. n_train-1``) and a
+disjoint held-out pool (seeds ``1_000_000 ..``) used only for evaluation. The start-state key of
+the gate is the reset seed, for built-in and user envs alike: any env whose ``reset(seed=...)``
+is deterministic given the seed works.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from hapo_rl.envs import minigrid as minigrid_tasks
+
+HELD_OUT_OFFSET = 1_000_000
+
+ALIASES: dict[str, str] = {
+    alias: default for alias, (default, _) in minigrid_tasks.FAMILIES.items()
+}
+
+
+class TaskError(ValueError):
+    """An env id, alias or teacher that cannot be used."""
+
+
+def resolve_env_id(name: str) -> str:
+    """Map a family alias to its default id and check that the id is registered; ``module:Id``
+    imports ``module`` first, as ``gymnasium.make`` does."""
+    env_id = ALIASES.get(name, name)
+    module, _, bare_id = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+        gym.spec(bare_id)
+    except (gym.error.Error, ImportError) as exc:
+        known = ", ".join(sorted(ALIASES))
+        raise TaskError(f"unknown env '{name}' ({exc}); aliases: {known}") from None
+    return env_id
+
+
+def make_env(env_id: str) -> gym.Env:
+    """Make one env as the policy sees it (MiniGrid ids get the full-grid observation)."""
+    if minigrid_tasks.is_minigrid(env_id):
+        return minigrid_tasks.make(env_id)
+    return gym.make(env_id)
+
+
+def is_success(terminated: bool, reward: SupportsFloat, info: dict[str, Any]) -> bool:
+    """An episode's success: ``info['is_success']`` where the env reports it, else a terminal
+    step with positive reward (MiniGrid's goal test)."""
+    if "is_success" in info:
+        return bool(info["is_success"])
+    return bool(terminated) and float(reward) > 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """An env id with its training and held-out start-state pools."""
+
+    env_id: str
+    n_train: int = 500
+
+    def make(self) -> gym.Env:
+        return make_env(self.env_id)
+
+    @property
+    def train_seeds(self) -> np.ndarray:
+        return np.arange(self.n_train)
+
+    def eval_seeds(self, n: int) -> np.ndarray:
+        return HELD_OUT_OFFSET + np.arange(n)

@@ -1,0 +1,58 @@
+"""The teacher protocol and the quality knobs that wrap any teacher.
+
+A teacher is a scripted expert with privileged access to the environment's true state
+(``env.unwrapped``). The trainer calls ``reset(env, seed)`` right after ``env.reset(seed=seed)``
+and then ``act(env, obs)`` once per step until the episode ends. The observation the policy sees is
+what the wrapped env returns; a teacher may read ``env.unwrapped`` but never writes into the
+policy's inputs.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A scripted expert that acts from privileged state."""
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        """Prepare for a new episode; ``env`` has just been reset with ``seed``."""
+
+    def act(self, env: gym.Env, obs: Any) -> Any:
+        """Return the next action for the current state of ``env``."""
+
+
+def _unit_hash(seed: int, salt: str) -> float:
+    """A deterministic number in [0, 1) for ``seed``, independent across ``salt`` values."""
+    return zlib.crc32(f"{salt}:{seed}".encode()) / 2**32
+
+
+class NoisyTeacher:
+    """Replace the teacher's action by a uniformly random one with probability ``epsilon``."""
+
+    def __init__(self, teacher: Teacher, epsilon: float, rng_seed: int = 0) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.teacher = teacher
+        self.epsilon = epsilon
+        self.rng = np.random.default_rng(rng_seed)
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self.teacher.reset(env, seed)
+
+    def act(self, env: gym.Env, obs: Any) -> Any:
+        action = self.teacher.act(env, obs)
+        if self.rng.random() < self.epsilon:
+            env.action_space.seed(int(self.rng.integers(2**31)))
+            return env.action_space.sample()
+        return action
+
+
+def covered(seed: int, coverage: float) -> bool:
+    """Whether a teacher with ``coverage`` exists for start state ``seed`` (fixed per seed)."""
+    return _unit_hash(seed, "coverage") < coverage

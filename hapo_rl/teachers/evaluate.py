@@ -1,0 +1,152 @@
+"""Measure scripted teachers on held-out start states.
+
+    python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--detour D]
+                                        [--out results/teachers/minigrid.csv]
+
+For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 and records the
+success rate (episode terminated with reward > 0), mean episode length (steps, over all episodes) and
+mean return. Writes the CSV atomically, a provenance sidecar JSON next to it, and prints a Markdown
+table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+import minigrid
+from tqdm import tqdm
+
+from hapo_rl.teachers import teacher_for
+from hapo_rl.teachers.base import Teacher
+
+HELD_OUT_SEED = 1_000_000
+COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour")
+
+MINIGRID_IDS = (
+    *(
+        f"MiniGrid-KeyCorridorS{s}R{r}-v0"
+        for s, r in ((3, 1), (3, 2), (3, 3), (4, 3), (5, 3), (6, 3))
+    ),
+    *(f"MiniGrid-DoorKey-{n}x{n}-v0" for n in (5, 6, 8, 16)),
+    "MiniGrid-MultiRoom-N2-S4-v0",
+    "MiniGrid-MultiRoom-N4-S5-v0",
+    "MiniGrid-MultiRoom-N4-S5-v1",
+    "MiniGrid-MultiRoom-N6-v0",
+    "MiniGrid-Unlock-v0",
+    "MiniGrid-UnlockPickup-v0",
+    "MiniGrid-BlockedUnlockPickup-v0",
+    *(f"MiniGrid-ObstructedMaze-{v}-v0" for v in ("1Dl", "1Dlh", "1Dlhb", "2Dl", "2Dlh", "2Dlhb")),
+    *(f"MiniGrid-ObstructedMaze-{v}-v{k}" for v in ("1Q", "2Q", "Full") for k in (0, 1)),
+    "MiniGrid-ObstructedMaze-2Dlhb-v1",
+)
+
+
+def run_episode(env: gym.Env, teacher: Teacher, seed: int) -> tuple[bool, int, float]:
+    """One teacher episode from ``env.reset(seed=seed)``: (success, steps, return)."""
+    obs, _ = env.reset(seed=seed)
+    teacher.reset(env, seed)
+    steps, ret = 0, 0.0
+    while True:
+        obs, reward, terminated, truncated, _ = env.step(teacher.act(env, obs))
+        steps += 1
+        ret += float(reward)
+        if terminated or truncated:
+            return terminated and reward > 0, steps, ret
+
+
+def evaluate(env_id: str, episodes: int, detour: float = 0.0) -> dict[str, object]:
+    """Success rate, mean length and mean return of the teacher for ``env_id`` on held-out seeds."""
+    env, teacher = gym.make(env_id), teacher_for(env_id, detour=detour)
+    results = [
+        run_episode(env, teacher, HELD_OUT_SEED + i)
+        for i in tqdm(range(episodes), desc=env_id, leave=False, file=sys.stderr)
+    ]
+    env.close()
+    return {
+        "env_id": env_id,
+        "episodes": episodes,
+        "success_rate": sum(r[0] for r in results) / episodes,
+        "mean_length": sum(r[1] for r in results) / episodes,
+        "mean_return": sum(r[2] for r in results) / episodes,
+        "detour": detour,
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def to_csv(rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def provenance(argv: list[str]) -> dict[str, object]:
+    """Command, date, git commit (if any) and machine of this measurement."""
+    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return {
+        "command": " ".join(["python -m hapo_rl.teachers.evaluate", *argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_rev": git.stdout.strip() if git.returncode == 0 else None,
+        "machine": {
+            "node": platform.node(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "packages": {"gymnasium": gym.__version__, "minigrid": minigrid.__version__},
+        "seeds": f"{HELD_OUT_SEED} .. {HELD_OUT_SEED} + episodes - 1",
+    }
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    lines = ["| env_id | success | mean length | mean return |", "|---|---:|---:|---:|"]
+    lines += [
+        f"| {r['env_id']} | {r['success_rate']:.3f} | {r['mean_length']:.1f} | {r['mean_return']:.3f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--envs", nargs="+", default=list(MINIGRID_IDS))
+    parser.add_argument("--detour", type=float, default=0.0)
+    parser.add_argument("--out", type=Path, default=Path("results/teachers/minigrid.csv"))
+    args = parser.parse_args(argv)
+    rows = [evaluate(env_id, args.episodes, args.detour) for env_id in args.envs]
+    write_atomic(args.out, to_csv(rows))
+    write_atomic(args.out.with_suffix(".json"), json.dumps(provenance(argv), indent=2) + "\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

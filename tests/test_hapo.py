@@ -1,0 +1,94 @@
+"""SSI, the teacher loss, asymptotic consistency and a tiny learning check on the corridor task."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch as th
+
+from hapo_rl import GRPO, HAPO
+from hapo_rl.advantages import group_advantages
+from hapo_rl.algos.hapo import TeacherError
+from hapo_rl.rollout import Episode
+from tests.tiny import LeftTeacher, RightTeacher
+
+ENV = "tests.tiny:Corridor-v0"
+SMALL = dict(group_size=8, groups_per_iter=8, n_train_seeds=32, learning_rate=1e-3)
+
+
+def failed_group(seed: int, n: int = 4) -> list[Episode]:
+    return [
+        Episode(
+            seed=seed,
+            obs=np.zeros((14, 13), np.float32),
+            actions=np.zeros(14, np.int64),
+            log_probs=np.full(14, -0.69, np.float32),
+            rewards=np.zeros(14, np.float32),
+            success=False,
+            terminated=False,
+        )
+        for _ in range(n)
+    ]
+
+
+def test_ssi_injects_one_success_into_a_failed_group():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, gate="always", **SMALL)
+    groups, steps = model._augment_groups([failed_group(5)])
+    group = groups[0]
+    assert [e.from_teacher for e in group] == [True, False, False, False]
+    assert [e.success for e in group] == [True, False, False, False]
+    assert steps == 12  # the teacher's steps are charged
+    adv = group_advantages(np.array([[e.ret for e in group]]))
+    assert adv[0, 0] > 0 and np.all(adv[0, 1:] < 0)
+
+
+def test_gate_that_never_fires_leaves_groups_alone():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, gate="never", **SMALL)
+    groups, steps = model._augment_groups([failed_group(5)])
+    assert steps == 0 and not any(e.from_teacher for e in groups[0])
+
+
+def test_failing_teacher_is_never_injected_and_reported():
+    model = HAPO(ENV, teacher=LeftTeacher(), seed=0, gate="always", **SMALL)
+    groups, steps = model._augment_groups([failed_group(5)])
+    assert not any(e.from_teacher for e in groups[0])
+    assert steps == 14
+    with pytest.raises(TeacherError, match="never produced a success"):
+        for seed in range(30):
+            model._augment_groups([failed_group(seed)])
+
+
+def test_shaping_loss_on_teacher_steps():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, shaping_gamma=0.1, **SMALL)
+    logp = th.log(th.tensor([0.5, 0.5]))
+    adv = th.tensor([2.0, 2.0])
+    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]))
+    assert loss[0].item() == pytest.approx(-(0.5 / 0.6) * 2.0)
+    assert loss[1].item() == pytest.approx(-min(0.5, 1.2) * 2.0)  # clipped ratio 0.5 on-policy
+    model.config.teacher_loss = "imitation"
+    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]))
+    assert loss[0].item() == pytest.approx(-2.0 * np.log(0.5))
+
+
+def test_hapo_learns_where_grpo_does_not():
+    hapo = HAPO(ENV, teacher=RightTeacher(), seed=0, **SMALL).learn(25_000)
+    grpo = GRPO(ENV, seed=0, **SMALL).learn(25_000)
+    assert hapo.teacher_steps > 0
+    assert hapo.evaluate(100)["success_rate"] >= 0.9
+    assert grpo.evaluate(100)["success_rate"] <= 0.1
+
+
+def test_update_equals_grpo_once_no_group_fails():
+    hapo = HAPO(ENV, teacher=RightTeacher(), seed=0, **SMALL).learn(25_000)
+    grpo = GRPO(ENV, seed=0, **SMALL)
+    grpo.policy.load_state_dict(hapo.policy.state_dict())
+    grpo.policy.optimizer.load_state_dict(hapo.policy.optimizer.state_dict())
+    grpo.rng = copy.deepcopy(hapo.rng)
+    th.manual_seed(7)
+    h_stats = hapo._iteration()
+    th.manual_seed(7)
+    g_stats = grpo._iteration()
+    assert h_stats.injection_rate == 0.0 and h_stats.teacher_steps == 0
+    assert h_stats.train_success_rate == g_stats.train_success_rate == 1.0
+    for p_h, p_g in zip(hapo.policy.parameters(), grpo.policy.parameters()):
+        assert th.equal(p_h, p_g)

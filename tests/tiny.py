@@ -1,0 +1,65 @@
+"""A tiny sparse-reward task for tests: walk right along a corridor before time runs out.
+
+Registered as ``tests.tiny:Corridor-v0`` (gymnasium's ``module:Id`` form). Observation: one-hot
+position; actions: 0 left, 1 right; success (terminated, reward ``1 - 0.9 t/T``) on reaching the
+end; truncation after ``max_steps``. A random policy almost never succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class Corridor(gym.Env):
+    def __init__(self, length: int = 12, max_steps: int = 14) -> None:
+        self.length = length
+        self.max_steps = max_steps
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (length + 1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(self.length + 1, np.float32)
+        obs[self.pos] = 1.0
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.pos, self.t = 0, 0
+        return self._obs(), {}
+
+    def step(self, action: int):
+        self.t += 1
+        self.pos = max(0, self.pos + (1 if action == 1 else -1))
+        success = self.pos == self.length
+        reward = 1 - 0.9 * self.t / self.max_steps if success else 0.0
+        return self._obs(), reward, success, self.t >= self.max_steps and not success, {}
+
+
+class RightTeacher:
+    """The perfect teacher: always step right."""
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        pass
+
+    def act(self, env: gym.Env, obs: Any) -> int:
+        return 1
+
+
+class LeftTeacher(RightTeacher):
+    """A teacher that never succeeds."""
+
+    def act(self, env: gym.Env, obs: Any) -> int:
+        return 0
+
+
+class BadActionTeacher(RightTeacher):
+    """A teacher that returns an action outside the action space."""
+
+    def act(self, env: gym.Env, obs: Any) -> int:
+        return 7
+
+
+gym.register("Corridor-v0", entry_point=Corridor)
