@@ -74,15 +74,17 @@ class FullGridObservation(gym.ObservationWrapper):
     ``FullyObsWrapper``, but in the agent's frame, like MiniGrid's own partial view, so that
     turning and moving mean the same thing everywhere. Channels: object type, colour and state of
     every cell (the centre holds the agent and its absolute direction), then the type and colour
-    of what the agent carries, broadcast over the grid (0 when it carries nothing).
+    of what the agent carries, broadcast over the grid (0 when it carries nothing). With
+    ``egocentric=False`` the grid stays in its own frame, ``(5, W, H)``, as in ``FullyObsWrapper``.
     """
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, egocentric: bool = True) -> None:
         super().__init__(env)
         base = env.unwrapped
+        self.egocentric = egocentric
         self.radius = max(base.width, base.height) - 1
         size = 2 * self.radius + 1
-        shape = (len(CHANNEL_SIZES), size, size)
+        shape = (len(CHANNEL_SIZES), *((size, size) if egocentric else (base.width, base.height)))
         self.observation_space = gym.spaces.Box(
             low=0,
             high=np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape),
@@ -96,10 +98,13 @@ class FullGridObservation(gym.ObservationWrapper):
         x, y = base.agent_pos
         grid[x, y] = (OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"], base.agent_dir)
         out = np.zeros(self.observation_space.shape, np.uint8)
-        r = self.radius
-        out[:3, r - x : r - x + base.width, r - y : r - y + base.height] = grid.transpose(2, 0, 1)
-        # Direction d (0 right, 1 down, 2 left, 3 up in (x, y)) is turned to face up.
-        out[:3] = np.rot90(out[:3], k=3 - base.agent_dir, axes=(1, 2))
+        if self.egocentric:
+            r = self.radius
+            out[:3, r - x : r - x + base.width, r - y : r - y + base.height] = grid.transpose(2, 0, 1)
+            # Direction d (0 right, 1 down, 2 left, 3 up in (x, y)) is turned to face up.
+            out[:3] = np.rot90(out[:3], k=3 - base.agent_dir, axes=(1, 2))
+        else:
+            out[:3] = grid.transpose(2, 0, 1)
         carried = base.carrying
         out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
         out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
@@ -111,6 +116,39 @@ def is_minigrid(env_id: str) -> bool:
     return env_id.split(":")[-1].startswith(("MiniGrid-", "BabyAI-"))
 
 
-def make(env_id: str, **kwargs: Any) -> gym.Env:
-    """A MiniGrid env with the full-grid observation."""
-    return FullGridObservation(gym.make(env_id, **kwargs))
+class AgentViewObservation(gym.ObservationWrapper):
+    """MiniGrid's own partial view (7x7 cells ahead of the agent, walls block sight) in the same
+    5-channel layout, for comparisons with the full grid."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        view = env.observation_space["image"].shape[0]
+        shape = (len(CHANNEL_SIZES), view, view)
+        self.observation_space = gym.spaces.Box(
+            low=0,
+            high=np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape),
+            shape=shape,
+            dtype=np.uint8,
+        )
+
+    def observation(self, observation: Any) -> np.ndarray:
+        out = np.zeros(self.observation_space.shape, np.uint8)
+        out[:3] = observation["image"].transpose(2, 0, 1)
+        carried = self.unwrapped.carrying
+        out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
+        out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
+        return out
+
+
+#: Observation choices: the default egocentric full grid, the full grid in its own frame, and
+#: MiniGrid's partial 7x7 view.
+VIEWS = ("egocentric", "allocentric", "partial")
+
+
+def make(env_id: str, view: str = "egocentric") -> gym.Env:
+    """A MiniGrid env with the observation ``view`` (one of ``VIEWS``)."""
+    if view == "partial":
+        return AgentViewObservation(gym.make(env_id))
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    return FullGridObservation(gym.make(env_id), egocentric=view == "egocentric")

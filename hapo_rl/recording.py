@@ -36,6 +36,7 @@ class RunRecorder(BaseCallback):
         eval_episodes: int,
         eval_deterministic: bool = False,
         progress: bool = True,
+        rows: list[dict[str, float]] | None = None,
     ) -> None:
         super().__init__()
         self.run_dir = run_dir
@@ -44,23 +45,29 @@ class RunRecorder(BaseCallback):
         self.eval_episodes = eval_episodes
         self.eval_deterministic = eval_deterministic
         self.progress = progress
-        self.rows: list[dict[str, float]] = []
+        self.rows: list[dict[str, float]] = list(rows or [])
         self._pending: list[IterationStats] = []
         self._next_eval = 0
         self._start = 0.0
 
     def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
+        elapsed = self.rows[-1]["wall_time_s"] if self.rows else 0.0
+        self._start = time.perf_counter() - elapsed
         self.pbar = tqdm(
-            total=self.total_steps, unit="step", disable=not self.progress, dynamic_ncols=True
+            total=self.total_steps,
+            initial=min(self.model.num_timesteps, self.total_steps),
+            unit="step",
+            disable=not self.progress,
+            dynamic_ncols=True,
         )
-        self._evaluate()
-        self._next_eval = self.eval_every
+        if not self.rows:
+            self._evaluate()
+        self._next_eval = (self.model.num_timesteps // self.eval_every + 1) * self.eval_every
 
     def _on_step(self) -> bool:
         assert self.model.last_stats is not None
         self._pending.append(self.model.last_stats)
-        self.pbar.update(self.model.num_timesteps - self.pbar.n)
+        self.pbar.update(min(self.model.num_timesteps, self.total_steps) - self.pbar.n)
         if self.model.num_timesteps >= self._next_eval:
             self._evaluate()
             while self._next_eval <= self.model.num_timesteps:

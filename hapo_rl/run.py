@@ -17,18 +17,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch as th
 from stable_baselines3.common.logger import configure
 
 import hapo_rl
 from hapo_rl.algos import GRPO, HAPO
+from hapo_rl.algos.grpo import NumericalError
+from hapo_rl.algos.hapo import TeacherError
 from hapo_rl.config import GroupConfig, HAPOConfig
 from hapo_rl.io import write_json
 from hapo_rl.recording import RunRecorder
 from hapo_rl.tasks import TaskError, resolve_env_id
 
 ALGOS: dict[str, type[GRPO]] = {"hapo": HAPO, "grpo": GRPO}
-DEFAULT_TOTAL_STEPS = 1_500_000
+DEFAULT_TOTAL_STEPS = 2_000_000
 
 
 class UsageError(Exception):
@@ -97,9 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its last checkpoint, with its saved settings",
+    )
+    parser.add_argument(
         "--eval-every",
         type=int,
-        default=50_000,
+        default=100_000,
         help="env steps between evaluations on held-out start states (default: %(default)s)",
     )
     parser.add_argument(
@@ -152,9 +160,23 @@ def _settings(args: argparse.Namespace, algo: str) -> dict[str, Any]:
     return settings
 
 
-def prepare(argv: list[str] | None = None) -> tuple[GRPO, argparse.Namespace, Path]:
-    """Parse and check everything, build the model; no file is written."""
-    args = build_parser().parse_args(argv)
+@dataclasses.dataclass
+class Plan:
+    """A checked run, ready to start or to resume; nothing written yet."""
+
+    model: GRPO
+    run_dir: Path
+    config: dict[str, Any]
+    progress: bool
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def _command(argv: list[str] | None) -> str:
+    args = argv if argv is not None else sys.argv[1:]
+    return " ".join([Path(sys.executable).name, "-m", "hapo_rl.run", *args])
+
+
+def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     if args.total_steps < 1:
         raise UsageError(f"--total-steps must be positive, got {args.total_steps}")
     if args.eval_every < 1 or args.eval_episodes < 1:
@@ -169,24 +191,11 @@ def prepare(argv: list[str] | None = None) -> tuple[GRPO, argparse.Namespace, Pa
         model = ALGOS[args.algo](env_id, seed=args.seed, **settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    run_dir = (
-        args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
-    )
+    if isinstance(model, HAPO):
+        model.check_teacher()
+    run_dir = args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
     if run_dir.exists() and not args.overwrite:
-        raise UsageError(f"run folder {run_dir} exists; pass --overwrite to replace it")
-    return model, args, run_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        model, args, run_dir = prepare(argv)
-    except (UsageError, TaskError) as exc:
-        print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
-        return 2
-    th.set_num_threads(1)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+        raise UsageError(f"run folder {run_dir} exists; pass --overwrite to replace it, or --resume")
     config = {
         "algo": args.algo,
         "env": args.env,
@@ -202,29 +211,78 @@ def main(argv: list[str] | None = None) -> int:
         "eval_seeds": "{}..{}".format(*model.task.eval_seeds(args.eval_episodes)[[0, -1]]),
         "package_version": hapo_rl.__version__,
         "git_commit": _git_commit(),
-        "command": " ".join(
-            [
-                Path(sys.executable).name,
-                "-m",
-                "hapo_rl.run",
-                *(argv if argv is not None else sys.argv[1:]),
-            ]
-        ),
+        "command": _command(argv),
         "python": platform.python_version(),
         "torch": th.__version__,
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
     }
+    return Plan(model, run_dir, config, not args.no_progress)
+
+
+def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
+    given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+    extra = given - {"--resume", "--run-dir", "--no-progress"}
+    if extra:
+        raise UsageError(f"--resume takes every setting from the run's config.json; drop {', '.join(sorted(extra))}")
+    if args.run_dir is None or not (args.run_dir / "config.json").is_file():
+        raise UsageError("--resume needs --run-dir naming a run folder with a config.json")
+    config = json.loads((args.run_dir / "config.json").read_text())
+    cls = ALGOS[config["algo"]]
+    model = None
+    for name in ("model.zip", "model.prev.zip"):
+        path = args.run_dir / name
+        if not path.is_file():
+            continue
+        try:
+            model = cls.load(path)
+            break
+        except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
+            print(f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); trying the previous one", file=sys.stderr)
+    if model is None:
+        raise UsageError(f"no readable checkpoint in {args.run_dir}")
+    rows = []
+    if (args.run_dir / "curves.csv").is_file():
+        curves = pd.read_csv(args.run_dir / "curves.csv")
+        rows = curves[curves["step"] <= model.num_timesteps].to_dict("records")
+    config["resumed"] = [*config.get("resumed", []), {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": _git_commit()}]
+    return Plan(model, args.run_dir, config, not args.no_progress, rows)
+
+
+def prepare(argv: list[str] | None = None) -> Plan:
+    """Parse and check everything, build or load the model; no file is written."""
+    args = build_parser().parse_args(argv)
+    return _resumed(args, argv) if args.resume else _fresh(args, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        plan = prepare(argv)
+    except (UsageError, TaskError, TeacherError) as exc:
+        print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
+        return 2
+    th.set_num_threads(1)
+    model, run_dir, config = plan.model, plan.run_dir, plan.config
+    if not plan.rows:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
     write_json(run_dir / "config.json", config)
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
     recorder = RunRecorder(
         run_dir,
-        args.total_steps,
-        args.eval_every,
-        args.eval_episodes,
-        args.eval_deterministic,
-        not args.no_progress,
+        config["total_steps"],
+        config["eval_every"],
+        config["eval_episodes"],
+        config["eval_deterministic"],
+        plan.progress,
+        rows=plan.rows,
     )
-    model.learn(args.total_steps, callback=recorder)
+    remaining = config["total_steps"] - model.num_timesteps
+    try:
+        model.learn(remaining, callback=recorder, reset_num_timesteps=not plan.rows)
+    except (NumericalError, TeacherError) as exc:
+        print(f"hapo_rl.run: error: {exc}; the last good checkpoint is {run_dir / 'model.zip'}", file=sys.stderr)
+        return 1
     summary = json.loads((run_dir / "summary.json").read_text())
     print(
         f"{summary['algo']} on {summary['env_id']} seed {summary['seed']}: "

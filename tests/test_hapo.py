@@ -10,7 +10,7 @@ from hapo_rl import GRPO, HAPO
 from hapo_rl.advantages import group_advantages
 from hapo_rl.algos.hapo import TeacherError
 from hapo_rl.rollout import Episode
-from tests.tiny import LeftTeacher, RightTeacher
+from tests.tiny import ContinuousRightTeacher, LeftTeacher, RightTeacher
 
 ENV = "tests.tiny:Corridor-v0"
 SMALL = dict(group_size=8, groups_per_iter=8, n_train_seeds=32, learning_rate=1e-3)
@@ -92,3 +92,13 @@ def test_update_equals_grpo_once_no_group_fails():
     assert h_stats.train_success_rate == g_stats.train_success_rate == 1.0
     for p_h, p_g in zip(hapo.policy.parameters(), grpo.policy.parameters()):
         assert th.equal(p_h, p_g)
+
+
+def test_continuous_actions_share_the_code_path():
+    model = HAPO(
+        "tests.tiny:ContinuousCorridor-v0", teacher=ContinuousRightTeacher(), seed=0, **SMALL
+    )
+    stats = model._iteration()
+    assert stats.injection_rate > 0 and np.isfinite(stats.loss)
+    action, _ = model.predict(model.observation_space.sample())
+    assert action.shape == (1,)

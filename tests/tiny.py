@@ -63,3 +63,22 @@ class BadActionTeacher(RightTeacher):
 
 
 gym.register("Corridor-v0", entry_point=Corridor)
+
+
+class ContinuousCorridor(Corridor):
+    """The corridor with a continuous action in [-1, 1]: positive moves right, else left."""
+
+    def __init__(self, length: int = 12, max_steps: int = 14) -> None:
+        super().__init__(length, max_steps)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def step(self, action: np.ndarray):
+        return super().step(1 if float(np.asarray(action).ravel()[0]) > 0 else 0)
+
+
+class ContinuousRightTeacher(RightTeacher):
+    def act(self, env: gym.Env, obs: Any) -> np.ndarray:
+        return np.ones(1, np.float32)
+
+
+gym.register("ContinuousCorridor-v0", entry_point=ContinuousCorridor)

@@ -9,6 +9,7 @@ minibatch gradient steps over the steps of every group whose advantages are not 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,21 +85,31 @@ class GRPO(BaseAlgorithm):
         )
         self.teacher_steps = 0
         self.last_stats: IterationStats | None = None
+        self.rng: np.random.Generator | None = None
+        self.torch_rng_state: th.Tensor | None = None
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
-        self.rng = np.random.default_rng(self.seed)
+        if getattr(self, "rng", None) is None:  # a loaded model keeps its saved generator
+            self.rng = np.random.default_rng(self.seed)
+        if self.env is None:
+            self.env = DummyVecEnv([self.task.make])
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
         self._envs = EnvPool(self.task.make)
         self._eval_envs = EnvPool(self.task.make)
+        if getattr(self, "torch_rng_state", None) is not None:
+            th.set_rng_state(self.torch_rng_state)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_envs", "_eval_envs", "last_stats"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
 
     # -- one iteration -------------------------------------------------------------------
 
@@ -218,7 +229,11 @@ class GRPO(BaseAlgorithm):
         return self
 
     def save_checkpoint(self, path: Path) -> None:
-        """``save`` to a temporary file renamed into place, so a kill never truncates it."""
+        """Save with torch's RNG state, through a temporary file renamed into place, after
+        moving the previous checkpoint to ``<name>.prev.zip``; a kill never truncates either."""
+        self.torch_rng_state = th.get_rng_state()
+        if path.exists():
+            os.replace(path, path.with_suffix(".prev.zip"))
         atomic_write(path, self.save)
 
     def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:

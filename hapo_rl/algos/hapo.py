@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import cloudpickle
 import torch as th
 
 from hapo_rl.algos.grpo import GRPO
@@ -56,6 +57,7 @@ class HAPO(GRPO):
             )
             self.teacher_attempts = 0
             self.teacher_successes = 0
+            self.teacher_spec = teacher if isinstance(teacher, str) else None
             self.teacher = self._make_teacher(teacher)
 
     def _make_teacher(self, teacher: Teacher | str | None) -> Teacher:
@@ -69,9 +71,34 @@ class HAPO(GRPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._teacher_env = self.task.make()
+        if getattr(self, "teacher", None) is None and hasattr(self, "teacher_spec"):
+            self.teacher = self._make_teacher(self.teacher_spec)  # loaded, teacher not pickled
+
+    def _teacher_episode(self, seed: int) -> Episode:
+        try:
+            return teacher_episode(self._teacher_env, self.teacher, seed)
+        except Exception as exc:
+            raise TeacherError(f"the teacher failed on start state {seed}: {exc}") from exc
+
+    def check_teacher(self) -> None:
+        """Run the teacher on training start states until it succeeds once; raise
+        ``TeacherError`` if it raises, acts outside the action space, or never succeeds."""
+        seeds = [s for s in self.task.train_seeds if covered(s, self.config.teacher_coverage)]
+        for seed in seeds[:TEACHER_GIVE_UP]:
+            if self._teacher_episode(int(seed)).success:
+                return
+        raise TeacherError(
+            f"the teacher never produced a success in {min(len(seeds), TEACHER_GIVE_UP)} "
+            f"episodes on {self.task.env_id}"
+        )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "_teacher_env"]
+        excluded = [*super()._excluded_save_params(), "_teacher_env"]
+        try:
+            cloudpickle.dumps(self.teacher)
+        except Exception:  # a user's teacher need not pickle: pass it to load() instead
+            excluded.append("teacher")
+        return excluded
 
     def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
         cfg = self.config

@@ -130,24 +130,34 @@ def _ahead(pose: int, width: int) -> int:
     return cell + (1, width, -1, -width)[d]
 
 
+def _facing_poses(cell: int, width: int) -> list[int]:
+    """The four poses facing ``cell`` (from its left, top, right and bottom neighbours)."""
+    sides = ((cell - 1, 0), (cell - width, 1), (cell + 1, 2), (cell + width, 3))
+    return [c * 4 + d for c, d in sides]
+
+
 def _dijkstra(
-    costs: list[int | None], width: int, start: int, goal: int | None = None
+    costs: list[int | None], width: int, start: int, goals: dict[int, float] | None = None
 ) -> tuple[dict[int, int], dict[int, tuple[int, int]], int | None]:
     """Cheapest turn/forward costs from ``start`` over poses (``cell * 4 + dir``).
 
-    Stops at the first pose facing cell ``goal`` when given. Returns (cost per pose, parent
-    (pose, action) per pose, the pose facing ``goal`` or None).
+    With ``goals`` (a terminal cost per goal pose), stops once the goal pose minimising cost plus
+    terminal cost is known. Returns (cost per pose, parent (pose, action) per pose, that goal pose
+    or None).
     """
     dist = {start: 0}
     parent: dict[int, tuple[int, int]] = {}
     heap = [(0, start)]
+    best, end = math.inf, None
     while heap:
         d, pose = heapq.heappop(heap)
+        if d >= best:
+            break
         if d > dist[pose]:
             continue
+        if goals and pose in goals and d + goals[pose] < best:
+            best, end = d + goals[pose], pose
         ahead = _ahead(pose, width)
-        if ahead == goal:
-            return dist, parent, pose
         cell, di = divmod(pose, 4)
         moves = [(LEFT, cell * 4 + (di - 1) % 4, 1), (RIGHT, cell * 4 + (di + 1) % 4, 1)]
         if costs[ahead] is not None:
@@ -157,14 +167,22 @@ def _dijkstra(
                 dist[nxt] = d + w
                 parent[nxt] = (pose, action)
                 heapq.heappush(heap, (d + w, nxt))
-    return dist, parent, None
+    return dist, parent, end
 
 
 def _route(
-    costs: list[int | None], width: int, start: int, goal: int
-) -> tuple[list[tuple[int, int]], int] | None:
-    """Cheapest (action, pose after it) sequence from ``start`` to facing ``goal``, and its cost."""
-    dist, parent, end = _dijkstra(costs, width, start, goal)
+    costs: list[int | None],
+    width: int,
+    start: int,
+    goal: int,
+    onward: dict[int, float] | None = None,
+) -> tuple[list[tuple[int, int]], float] | None:
+    """Cheapest (action, pose after it) sequence from ``start`` to facing cell ``goal``, and its cost.
+
+    ``onward`` adds a cost per pose facing ``goal`` (what the rest of the task costs from there).
+    """
+    goals = onward or dict.fromkeys(_facing_poses(goal, width), 0)
+    dist, parent, end = _dijkstra(costs, width, start, goals)
     if end is None:
         return None
     path, pose = [], end
@@ -172,13 +190,36 @@ def _route(
         prev, action = parent[pose]
         path.append((action, pose))
         pose = prev
-    return path[::-1], dist[end]
+    return path[::-1], dist[end] + goals[end]
 
 
 def _facing(dist: dict[int, int], width: int, cell: int) -> tuple[float, int]:
     """The cheapest (cost, pose) in ``dist`` facing ``cell``."""
-    sides = ((cell - 1, 0), (cell - width, 1), (cell + 1, 2), (cell + width, 3))
-    return min((dist.get(c * 4 + d, math.inf), c * 4 + d) for c, d in sides)
+    return min((dist.get(pose, math.inf), pose) for pose in _facing_poses(cell, width))
+
+
+def _onward(env: MiniGridEnv, target: Target, final: Target) -> dict[int, float] | None:
+    """Relaxed cost of reaching ``final`` after doing ``target`` from each pose facing it."""
+    if target == final:
+        return None
+    obj, carrying = env.grid.grid[target.cell], env.carrying
+    if target.action == PICKUP:
+        carrying = obj
+    elif target.action == TOGGLE and isinstance(obj, Box):
+        carrying = obj.contains  # the key it hides, picked up next
+    elif target.action == DROP:
+        carrying = None
+    costs = _cell_costs(env, carrying, True)
+    costs[target.cell] = BLOCKER_COST if target.action == DROP else 0
+    onward = {}
+    for pose in _facing_poses(target.cell, env.width):
+        if costs[pose // 4] is None:
+            continue
+        start = target.cell * 4 + pose % 4 if target.action == FORWARD else pose
+        found = _route(costs, env.width, start, final.cell)
+        if found is not None:
+            onward[pose] = found[1]
+    return onward or None
 
 
 def _first_obstacle(env: MiniGridEnv, path: list[tuple[int, int]]) -> int | None:
@@ -287,8 +328,10 @@ def _plan(env: MiniGridEnv, target: Target, final: Target, depth: int = 0) -> li
             source = _key_source(env, door.color, frozenset())
             return None if source is None else _plan(env, source, final, depth + 1)
     dead: frozenset[int] = frozenset()
+    onward = _onward(env, target, final)
     while True:
-        found = _route(_cell_costs(env, env.carrying, True, dead), width, _pose(env), target.cell)
+        costs = _cell_costs(env, env.carrying, True, dead)
+        found = _route(costs, width, _pose(env), target.cell, onward)
         if found is None:
             return None
         path = found[0]
