@@ -32,7 +32,9 @@ from hapo_rl.tasks import HELD_OUT_OFFSET
 from hapo_rl.teachers.minigrid import MiniGridTeacher
 
 
-def measure(env_id: str, view: str, n_demos: int, epochs: int, eval_episodes: int, seed: int) -> dict:
+def measure(
+    env_id: str, view: str, n_demos: int, epochs: int, eval_episodes: int, seed: int
+) -> dict:
     th.manual_seed(seed)
     env = make(env_id, view)
     teacher = MiniGridTeacher()
@@ -83,7 +85,9 @@ def main() -> None:
     ]
     frame = pd.DataFrame(rows)
     write_csv(args.out, frame)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     write_json(
         args.out.with_suffix(".json"),
         {
@@ -93,7 +97,11 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         },
     )
-    print(frame[["view", "demos", "train_nll", "heldout_success", "heldout_length"]].to_string(index=False))
+    print(
+        frame[["view", "demos", "train_nll", "heldout_success", "heldout_length"]].to_string(
+            index=False
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -100,7 +100,9 @@ class FullGridObservation(gym.ObservationWrapper):
         out = np.zeros(self.observation_space.shape, np.uint8)
         if self.egocentric:
             r = self.radius
-            out[:3, r - x : r - x + base.width, r - y : r - y + base.height] = grid.transpose(2, 0, 1)
+            out[:3, r - x : r - x + base.width, r - y : r - y + base.height] = grid.transpose(
+                2, 0, 1
+            )
             # Direction d (0 right, 1 down, 2 left, 3 up in (x, y)) is turned to face up.
             out[:3] = np.rot90(out[:3], k=3 - base.agent_dir, axes=(1, 2))
         else:

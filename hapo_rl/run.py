@@ -193,9 +193,13 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         raise UsageError(str(exc)) from None
     if isinstance(model, HAPO):
         model.check_teacher()
-    run_dir = args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
+    run_dir = (
+        args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
+    )
     if run_dir.exists() and not args.overwrite:
-        raise UsageError(f"run folder {run_dir} exists; pass --overwrite to replace it, or --resume")
+        raise UsageError(
+            f"run folder {run_dir} exists; pass --overwrite to replace it, or --resume"
+        )
     config = {
         "algo": args.algo,
         "env": args.env,
@@ -220,10 +224,14 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
 
 
 def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
-    given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+    given = {
+        a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")
+    }
     extra = given - {"--resume", "--run-dir", "--no-progress"}
     if extra:
-        raise UsageError(f"--resume takes every setting from the run's config.json; drop {', '.join(sorted(extra))}")
+        raise UsageError(
+            f"--resume takes every setting from the run's config.json; drop {', '.join(sorted(extra))}"
+        )
     if args.run_dir is None or not (args.run_dir / "config.json").is_file():
         raise UsageError("--resume needs --run-dir naming a run folder with a config.json")
     config = json.loads((args.run_dir / "config.json").read_text())
@@ -237,14 +245,20 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
             model = cls.load(path)
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
-            print(f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); trying the previous one", file=sys.stderr)
+            print(
+                f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); trying the previous one",
+                file=sys.stderr,
+            )
     if model is None:
         raise UsageError(f"no readable checkpoint in {args.run_dir}")
     rows = []
     if (args.run_dir / "curves.csv").is_file():
         curves = pd.read_csv(args.run_dir / "curves.csv")
         rows = curves[curves["step"] <= model.num_timesteps].to_dict("records")
-    config["resumed"] = [*config.get("resumed", []), {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": _git_commit()}]
+    config["resumed"] = [
+        *config.get("resumed", []),
+        {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": _git_commit()},
+    ]
     return Plan(model, args.run_dir, config, not args.no_progress, rows)
 
 
@@ -281,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model.learn(remaining, callback=recorder, reset_num_timesteps=not plan.rows)
     except (NumericalError, TeacherError) as exc:
-        print(f"hapo_rl.run: error: {exc}; the last good checkpoint is {run_dir / 'model.zip'}", file=sys.stderr)
+        print(
+            f"hapo_rl.run: error: {exc}; the last good checkpoint is {run_dir / 'model.zip'}",
+            file=sys.stderr,
+        )
         return 1
     summary = json.loads((run_dir / "summary.json").read_text())
     print(

@@ -19,8 +19,18 @@ TIMING = ["wall_time_s"]
 
 
 def run_args(run_dir, steps=6000, every=1000):
-    return [*TINY, *SMALL, "--total-steps", str(steps), "--eval-every", str(every),
-            "--eval-episodes", "10", "--run-dir", str(run_dir)]
+    return [
+        *TINY,
+        *SMALL,
+        "--total-steps",
+        str(steps),
+        "--eval-every",
+        str(every),
+        "--eval-episodes",
+        "10",
+        "--run-dir",
+        str(run_dir),
+    ]
 
 
 def curves(run_dir):
@@ -43,7 +53,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "hapo_rl.run", *run_args(killed, steps, every)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     while time.time() < deadline:

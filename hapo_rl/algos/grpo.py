@@ -193,6 +193,10 @@ class GRPO(BaseAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.policy.optimizer.step()
                 loss_value = loss.item()
+        if not all(th.isfinite(p).all() for p in self.policy.parameters()):
+            raise NumericalError(
+                f"non-finite parameters after the update at env step {self.num_timesteps}"
+            )
         return loss_value
 
     # -- public API ---------------------------------------------------------------------
