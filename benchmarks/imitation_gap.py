@@ -24,10 +24,12 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from tqdm import tqdm
 
 from hapo_rl.algos.bc import clone
+from hapo_rl.envpool import EnvPool
 from hapo_rl.envs.minigrid import VIEWS, make
 from hapo_rl.io import write_csv, write_json
 from hapo_rl.policies import policy_kwargs_for
 from hapo_rl.rollout import collect_episodes, teacher_episode
+from hapo_rl.runtime import tune_process
 from hapo_rl.tasks import HELD_OUT_OFFSET
 from hapo_rl.teachers.minigrid import MiniGridTeacher
 
@@ -51,8 +53,8 @@ def measure(
     loss = clone(policy, demos, epochs, 256, np.random.default_rng(seed))
     fit_s = time.perf_counter() - t0
     policy.set_training_mode(False)
-    envs = [make(env_id, view) for _ in range(eval_episodes)]
-    eps = collect_episodes(envs, HELD_OUT_OFFSET + np.arange(eval_episodes), policy)
+    pool = EnvPool(lambda: make(env_id, view))
+    eps = collect_episodes(pool, HELD_OUT_OFFSET + np.arange(eval_episodes), policy)
     return {
         "env_id": env_id,
         "view": view,
@@ -77,7 +79,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/imitation_gap.csv"))
     args = parser.parse_args()
-    th.set_num_threads(1)
+    tune_process()
     grid = [(v, n) for v in args.views for n in args.demos]
     rows = [
         measure(args.env, v, n, args.epochs, args.eval_episodes, args.seed)

@@ -118,8 +118,9 @@ class RunRecorder(BaseCallback):
         self.rows.append(row)
         write_csv(self.run_dir / "curves.csv", pd.DataFrame(self.rows))
         self.model.save_checkpoint(self.run_dir / "model.zip")
-        self.pbar.set_postfix(
-            eval_success=f"{row['eval_success_rate']:.2f}", inject=f"{train['injection_rate']:.2f}"
-        )
+        postfix = {"eval_success": f"{row['eval_success_rate']:.2f}"}
+        if not np.isnan(train["injection_rate"]):
+            postfix["inject"] = f"{train['injection_rate']:.2f}"
+        self.pbar.set_postfix(postfix)
         self.logger.record("eval/success_rate", row["eval_success_rate"])
         self.logger.record("eval/return_mean", row["eval_return_mean"])

@@ -6,16 +6,19 @@ are kept apart on each episode. Steps of envs whose episode has ended are not ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
 
+from hapo_rl.envpool import EnvPool
 from hapo_rl.tasks import is_success
 from hapo_rl.teachers.base import Teacher
+from hapo_rl.timing import Stopwatch
 
 
 @dataclass
@@ -40,65 +43,43 @@ class Episode:
         return float(self.rewards.sum())
 
 
-class EnvPool:
-    """Reusable env instances made on demand by ``make``."""
-
-    def __init__(self, make: Callable[[], gym.Env]) -> None:
-        self._make = make
-        self._envs: list[gym.Env] = []
-
-    def take(self, n: int) -> list[gym.Env]:
-        while len(self._envs) < n:
-            self._envs.append(self._make())
-        return self._envs[:n]
-
-    def close(self) -> None:
-        for env in self._envs:
-            env.close()
-        self._envs.clear()
-
-
-def _to_env_action(space: gym.Space, action: np.ndarray) -> np.ndarray | int:
-    if isinstance(space, gym.spaces.Box):
-        return np.clip(action, space.low, space.high)
-    if isinstance(space, gym.spaces.Discrete):
-        return int(action)
-    return action
-
-
 @th.no_grad()
 def collect_episodes(
-    envs: Sequence[gym.Env], seeds: Sequence[int], policy: BasePolicy, deterministic: bool = False
+    pool: EnvPool,
+    seeds: Sequence[int],
+    policy: BasePolicy,
+    deterministic: bool = False,
+    watch: Stopwatch | None = None,
 ) -> list[Episode]:
-    """Run one episode per ``(env, seed)`` pair, stepping all live envs with one policy call."""
+    """Run one episode per seed (env ``i`` of ``pool`` from ``seeds[i]``), stepping all live
+    envs after one batched policy call."""
+    watch = watch or Stopwatch()
     n = len(seeds)
-    if len(envs) < n:
-        raise ValueError(f"{n} seeds need {n} envs, got {len(envs)}")
-    obs_now = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds)]
+    with watch.section("env"):
+        obs_now = pool.reset(seeds)
     traj: list[dict[str, list]] = [{"obs": [], "act": [], "logp": [], "rew": []} for _ in range(n)]
     ended: list[tuple[bool, bool] | None] = [None] * n
     live = list(range(n))
-    space = envs[0].action_space
     while live:
-        obs_batch = th.as_tensor(np.stack([obs_now[i] for i in live]), device=policy.device)
-        dist = policy.get_distribution(obs_batch)
-        actions = dist.get_actions(deterministic=deterministic)
-        log_probs = dist.log_prob(actions).cpu().numpy()
-        actions_np = actions.cpu().numpy()
+        with watch.section("inference"):
+            obs_batch = th.as_tensor(np.stack([obs_now[i] for i in live]), device=policy.device)
+            dist = policy.get_distribution(obs_batch)
+            actions = dist.get_actions(deterministic=deterministic)
+            log_probs = dist.log_prob(actions).cpu().numpy()
+            actions_np = actions.cpu().numpy()
+        with watch.section("env"):
+            transitions = pool.step(live, list(actions_np))
         still = []
-        for j, i in enumerate(live):
-            obs, reward, terminated, truncated, info = envs[i].step(
-                _to_env_action(space, actions_np[j])
-            )
+        for j, (i, tr) in enumerate(zip(live, transitions)):
             t = traj[i]
             t["obs"].append(obs_now[i])
             t["act"].append(actions_np[j])
             t["logp"].append(log_probs[j])
-            t["rew"].append(float(reward))
-            if terminated or truncated:
-                ended[i] = (bool(terminated), is_success(terminated, reward, info))
+            t["rew"].append(tr.reward)
+            if tr.terminated or tr.truncated:
+                ended[i] = (tr.terminated, tr.success)
             else:
-                obs_now[i] = obs
+                obs_now[i] = tr.obs
                 still.append(i)
         live = still
     episodes = []
@@ -118,17 +99,34 @@ def collect_episodes(
     return episodes
 
 
-def teacher_episode(env: gym.Env, teacher: Teacher, seed: int) -> Episode:
-    """Run the teacher from start state ``seed``. The stored observations are the policy's
-    (what the wrapped env returns); the behaviour log-prob of a scripted action is 0."""
-    obs, _ = env.reset(seed=int(seed))
-    teacher.reset(env, int(seed))
+def teacher_episode(
+    env: gym.Env,
+    teacher: Teacher,
+    seed: int,
+    replay: Sequence[Any] | None = None,
+    watch: Stopwatch | None = None,
+) -> Episode:
+    """Run the teacher from start state ``seed``, or replay its earlier ``actions`` from there
+    (for a deterministic teacher: the env steps again, the planning is skipped). The stored
+    observations are the policy's (what the wrapped env returns); the behaviour log-prob of a
+    scripted action is 0."""
+    watch = watch or Stopwatch()
+    with watch.section("env"):
+        obs, _ = env.reset(seed=int(seed))
+    if replay is None:
+        with watch.section("teacher"):
+            teacher.reset(env, int(seed))
     all_obs, actions, rewards = [], [], []
     while True:
-        action = teacher.act(env, obs)
-        if not env.action_space.contains(action):
-            raise ValueError(f"the teacher returned {action!r}, outside {env.action_space}")
-        next_obs, reward, terminated, truncated, info = env.step(action)
+        if replay is None:
+            with watch.section("teacher"):
+                action = teacher.act(env, obs)
+            if not env.action_space.contains(action):
+                raise ValueError(f"the teacher returned {action!r}, outside {env.action_space}")
+        else:
+            action = replay[len(actions)]
+        with watch.section("env"):
+            next_obs, reward, terminated, truncated, info = env.step(action)
         all_obs.append(obs)
         actions.append(action)
         rewards.append(float(reward))

@@ -28,6 +28,7 @@ from hapo_rl.algos.hapo import TeacherError
 from hapo_rl.config import GroupConfig, HAPOConfig
 from hapo_rl.io import write_json
 from hapo_rl.recording import RunRecorder
+from hapo_rl.runtime import tune_process
 from hapo_rl.tasks import TaskError, resolve_env_id
 
 ALGOS: dict[str, type[GRPO]] = {"hapo": HAPO, "grpo": GRPO}
@@ -121,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate with the most likely action instead of sampling",
     )
+    parser.add_argument(
+        "--env-workers",
+        type=int,
+        default=0,
+        help="worker processes stepping the envs, 0 to step them in this process; results do "
+        "not depend on it (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_options(parser)
     return parser
@@ -181,6 +189,8 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         raise UsageError(f"--total-steps must be positive, got {args.total_steps}")
     if args.eval_every < 1 or args.eval_episodes < 1:
         raise UsageError("--eval-every and --eval-episodes must be positive")
+    if args.env_workers < 0:
+        raise UsageError(f"--env-workers must be 0 or more, got {args.env_workers}")
     env_id = resolve_env_id(args.env)
     settings = _settings(args, args.algo)
     if args.algo == "hapo":
@@ -188,7 +198,7 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     elif args.teacher is not None:
         raise UsageError(f"--teacher applies to hapo only, not {args.algo}")
     try:
-        model = ALGOS[args.algo](env_id, seed=args.seed, **settings)
+        model = ALGOS[args.algo](env_id, seed=args.seed, env_workers=args.env_workers, **settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if isinstance(model, HAPO):
@@ -211,6 +221,7 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "eval_deterministic": args.eval_deterministic,
+        "env_workers": args.env_workers,
         "train_seeds": f"0..{model.task.n_train - 1}",
         "eval_seeds": "{}..{}".format(*model.task.eval_seeds(args.eval_episodes)[[0, -1]]),
         "package_version": hapo_rl.__version__,
@@ -227,7 +238,7 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     given = {
         a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")
     }
-    extra = given - {"--resume", "--run-dir", "--no-progress"}
+    extra = given - {"--resume", "--run-dir", "--no-progress", "--env-workers"}
     if extra:
         raise UsageError(
             f"--resume takes every setting from the run's config.json; drop {', '.join(sorted(extra))}"
@@ -242,7 +253,7 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         if not path.is_file():
             continue
         try:
-            model = cls.load(path)
+            model = cls.load(path, env_workers=args.env_workers)
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
             print(
@@ -274,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, TaskError, TeacherError) as exc:
         print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
         return 2
-    th.set_num_threads(1)
+    tune_process()
     model, run_dir, config = plan.model, plan.run_dir, plan.config
     if not plan.rows:
         if run_dir.exists():

@@ -1,4 +1,4 @@
-import torch
+from hapo_rl.runtime import tune_process
 
-# Small networks on a 2-core machine: one intra-op thread avoids oversubscription.
-torch.set_num_threads(1)
+# Small networks on a 2-core machine: the same process settings as a training run.
+tune_process()

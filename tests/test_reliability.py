@@ -115,3 +115,9 @@ def test_bad_teacher_is_rejected_before_any_output(tmp_path, capsys, teacher, me
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_env_workers_do_not_change_results(tmp_path):
+    assert main(run_args(tmp_path / "local", 3000, 1000)) == 0
+    assert main([*run_args(tmp_path / "workers", 3000, 1000), "--env-workers", "2"]) == 0
+    pd.testing.assert_frame_equal(curves(tmp_path / "local"), curves(tmp_path / "workers"))

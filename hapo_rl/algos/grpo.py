@@ -26,8 +26,10 @@ from hapo_rl.advantages import group_advantages
 from hapo_rl.config import GroupConfig
 from hapo_rl.io import atomic_write
 from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import EnvPool, Episode, collect_episodes
+from hapo_rl.envpool import EnvPool
+from hapo_rl.rollout import Episode, collect_episodes
 from hapo_rl.tasks import Task, resolve_env_id
+from hapo_rl.timing import Stopwatch
 
 
 class NumericalError(RuntimeError):
@@ -51,6 +53,8 @@ class GRPO(BaseAlgorithm):
     """Group-relative policy optimisation on reset-seed start states.
 
     :param env: an env id, a family alias or a ``Task``.
+    :param env_workers: worker processes that step the envs (0: step them in this process);
+        results do not depend on it.
     :param settings: fields of ``GroupConfig`` (see ``python -m hapo_rl.run --help``).
     """
 
@@ -65,6 +69,7 @@ class GRPO(BaseAlgorithm):
         device: str = "cpu",
         tensorboard_log: str | None = None,
         verbose: int = 0,
+        env_workers: int = 0,
         _init_setup_model: bool = True,
         **settings: Any,
     ) -> None:
@@ -83,6 +88,7 @@ class GRPO(BaseAlgorithm):
             seed=seed,
             supported_action_spaces=None,
         )
+        self.env_workers = env_workers
         self.teacher_steps = 0
         self.last_stats: IterationStats | None = None
         self.rng: np.random.Generator | None = None
@@ -100,13 +106,13 @@ class GRPO(BaseAlgorithm):
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
-        self._envs = EnvPool(self.task.make)
-        self._eval_envs = EnvPool(self.task.make)
+        self._envs = EnvPool(self.task.make, self.env_workers)
+        self.watch = Stopwatch()
         if getattr(self, "torch_rng_state", None) is not None:
             th.set_rng_state(self.torch_rng_state)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_envs", "_eval_envs", "last_stats"]
+        return [*super()._excluded_save_params(), "_envs", "last_stats", "watch"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -131,7 +137,7 @@ class GRPO(BaseAlgorithm):
         keys = self.rng.choice(self.task.train_seeds, size=cfg.groups_per_iter, replace=False)
         seeds = np.repeat(keys, cfg.group_size)
         self.policy.set_training_mode(False)
-        episodes = collect_episodes(self._envs.take(len(seeds)), seeds, self.policy)
+        episodes = collect_episodes(self._envs, seeds, self.policy, watch=self.watch)
         on_policy_steps = sum(e.length for e in episodes)
         train_success = float(np.mean([e.success for e in episodes]))
         groups = [episodes[i : i + cfg.group_size] for i in range(0, len(seeds), cfg.group_size)]
@@ -143,7 +149,8 @@ class GRPO(BaseAlgorithm):
         batch_eps = [(e, adv[i, j]) for i in live for j, e in enumerate(groups[i])]
         batch_steps = sum(e.length for e, _ in batch_eps)
         t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
-        loss = self._update(batch_eps) if batch_eps else 0.0
+        with self.watch.section("learn"):
+            loss = self._update(batch_eps) if batch_eps else 0.0
         return IterationStats(
             env_steps=on_policy_steps + teacher_steps,
             teacher_steps=teacher_steps,
@@ -245,7 +252,7 @@ class GRPO(BaseAlgorithm):
         start states."""
         seeds = self.task.eval_seeds(n_episodes)
         self.policy.set_training_mode(False)
-        eps = collect_episodes(self._eval_envs.take(len(seeds)), seeds, self.policy, deterministic)
+        eps = collect_episodes(self._envs, seeds, self.policy, deterministic)
         return {
             "success_rate": float(np.mean([e.success for e in eps])),
             "return_mean": float(np.mean([e.ret for e in eps])),

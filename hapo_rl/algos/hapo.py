@@ -71,14 +71,23 @@ class HAPO(GRPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._teacher_env = self.task.make()
+        self._teacher_plans: dict[int, list[Any]] = {}
         if getattr(self, "teacher", None) is None and hasattr(self, "teacher_spec"):
             self.teacher = self._make_teacher(self.teacher_spec)  # loaded, teacher not pickled
 
     def _teacher_episode(self, seed: int) -> Episode:
+        """The teacher's episode from ``seed``; a teacher that declares ``deterministic = True``
+        plans once per start state and its actions are replayed after that (env steps are
+        taken, and charged, every time)."""
         try:
-            return teacher_episode(self._teacher_env, self.teacher, seed)
+            episode = teacher_episode(
+                self._teacher_env, self.teacher, seed, self._teacher_plans.get(seed), self.watch
+            )
         except Exception as exc:
             raise TeacherError(f"the teacher failed on start state {seed}: {exc}") from exc
+        if getattr(self.teacher, "deterministic", False):
+            self._teacher_plans[seed] = list(episode.actions)
+        return episode
 
     def check_teacher(self) -> None:
         """Run the teacher on training start states until it succeeds once; raise
@@ -93,7 +102,7 @@ class HAPO(GRPO):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        excluded = [*super()._excluded_save_params(), "_teacher_env"]
+        excluded = [*super()._excluded_save_params(), "_teacher_env", "_teacher_plans"]
         try:
             cloudpickle.dumps(self.teacher)
         except Exception:  # a user's teacher need not pickle: pass it to load() instead

@@ -4,7 +4,8 @@ A teacher is a scripted expert with privileged access to the environment's true 
 (``env.unwrapped``). The trainer calls ``reset(env, seed)`` right after ``env.reset(seed=seed)``
 and then ``act(env, obs)`` once per step until the episode ends. The observation the policy sees is
 what the wrapped env returns; a teacher may read ``env.unwrapped`` but never writes into the
-policy's inputs.
+policy's inputs. A teacher whose actions depend only on the start state may say so with a class
+attribute ``deterministic = True``: HAPO then plans once per start state and replays the actions.
 """
 
 from __future__ import annotations
