@@ -151,7 +151,8 @@ def main() -> None:
             parts = " ".join(f"{k} {v / total:.0%}" for k, v in sorted(split.items()))
             print(f"{method:<8} {r['steps_per_s']:>9.0f} {r['peak_rss_mb']:>8.0f}  {parts}")
         print(
-            f"hapo/ppo {ratios['hapo_over_ppo']:.2f}   hapo/raw-env {ratios['hapo_over_raw_env']:.2f}"
+            f"hapo/ppo {ratios['hapo_over_ppo']:.2f}   "
+            f"hapo/raw-env {ratios['hapo_over_raw_env']:.2f}"
         )
     if args.json:
         first = report["tasks"][envs[0]]

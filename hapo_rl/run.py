@@ -241,7 +241,8 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     extra = given - {"--resume", "--run-dir", "--no-progress", "--env-workers"}
     if extra:
         raise UsageError(
-            f"--resume takes every setting from the run's config.json; drop {', '.join(sorted(extra))}"
+            "--resume takes every setting from the run's config.json; "
+            f"drop {', '.join(sorted(extra))}"
         )
     if args.run_dir is None or not (args.run_dir / "config.json").is_file():
         raise UsageError("--resume needs --run-dir naming a run folder with a config.json")
@@ -257,7 +258,8 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
             print(
-                f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); trying the previous one",
+                f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); "
+                "trying the previous one",
                 file=sys.stderr,
             )
     if model is None:

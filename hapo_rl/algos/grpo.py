@@ -24,9 +24,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from hapo_rl.advantages import group_advantages
 from hapo_rl.config import GroupConfig
+from hapo_rl.envpool import EnvPool
 from hapo_rl.io import atomic_write
 from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.envpool import EnvPool
 from hapo_rl.rollout import Episode, collect_episodes
 from hapo_rl.tasks import Task, resolve_env_id
 from hapo_rl.timing import Stopwatch

@@ -4,9 +4,9 @@
                                         [--out results/teachers/minigrid.csv]
 
 For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 and records the
-success rate (episode terminated with reward > 0), mean episode length (steps, over all episodes) and
-mean return. Writes the CSV atomically, a provenance sidecar JSON next to it, and prints a Markdown
-table.
+success rate (episode terminated with reward > 0), mean episode length (steps, over all episodes)
+and mean return. Writes the CSV atomically, a provenance sidecar JSON next to it, and prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -107,10 +108,12 @@ def to_csv(rows: list[dict[str, object]]) -> str:
 def provenance(argv: list[str]) -> dict[str, object]:
     """Command, date, git commit (if any) and machine of this measurement."""
     git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
     return {
         "command": " ".join(["python -m hapo_rl.teachers.evaluate", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_rev": git.stdout.strip() if git.returncode == 0 else None,
+        "git_dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
         "machine": {
             "node": platform.node(),
             "platform": platform.platform(),
@@ -126,7 +129,8 @@ def provenance(argv: list[str]) -> dict[str, object]:
 def markdown(rows: list[dict[str, object]]) -> str:
     lines = ["| env_id | success | mean length | mean return |", "|---|---:|---:|---:|"]
     lines += [
-        f"| {r['env_id']} | {r['success_rate']:.3f} | {r['mean_length']:.1f} | {r['mean_return']:.3f} |"
+        f"| {r['env_id']} | {r['success_rate']:.3f} | {r['mean_length']:.1f}"
+        f" | {r['mean_return']:.3f} |"
         for r in rows
     ]
     return "\n".join(lines)

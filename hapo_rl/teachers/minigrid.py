@@ -1,9 +1,9 @@
 """Scripted planner teachers for MiniGrid families, acting from the true state (``env.unwrapped``).
 
-The planner runs Dijkstra over agent poses (cell, direction) in which turning and moving cost one step
-each. On the cheapest route to the task's target, obstacles become subgoals: a locked door without its
-key sends the agent to the key (toggling open the box that hides it), and an object in the way is
-picked up (a box is toggled open) and later dropped where it costs the rest of the task least.
+The planner runs Dijkstra over agent poses (cell, direction) in which turning and moving cost one
+step each. On the cheapest route to the task's target, obstacles become subgoals: a locked door
+without its key sends the agent to the key (toggling open the box that hides it), and an object in
+the way is picked up (a box is toggled open) and later dropped where it costs the task least.
 Closed unlocked doors are toggled open on the way. A plan is cached up to its first interaction
 (toggle, pickup, drop) and followed only while the true state matches what it predicted, so the
 teacher replans from the current state after any perturbation (e.g. an epsilon-random action).
@@ -14,9 +14,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from itertools import chain, islice
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 
 import gymnasium as gym
 from minigrid.core.actions import Actions
@@ -39,7 +39,7 @@ Step = tuple[int, "tuple[int, int, int] | None"]
 
 @dataclass(frozen=True)
 class Target:
-    """Face grid cell ``cell`` (flat index ``y * width + x``) and do ``action`` (FORWARD steps onto it)."""
+    """Face ``cell`` (flat index ``y * width + x``) and do ``action`` (FORWARD steps onto it)."""
 
     cell: int
     action: int
@@ -177,7 +177,7 @@ def _route(
     goal: int,
     onward: dict[int, float] | None = None,
 ) -> tuple[list[tuple[int, int]], float] | None:
-    """Cheapest (action, pose after it) sequence from ``start`` to facing cell ``goal``, and its cost.
+    """Cheapest (action, pose after it) sequence from ``start`` to facing ``goal``, and its cost.
 
     ``onward`` adds a cost per pose facing ``goal`` (what the rest of the task costs from there).
     """
@@ -303,7 +303,7 @@ def _drop_target(
 
 
 def _steps(env: MiniGridEnv, path: list[tuple[int, int]], target: Target) -> list[Step]:
-    """The cached plan for an obstacle-free path: moves up to the first toggle or the target action."""
+    """The plan to cache for an obstacle-free path: moves up to a door toggle or the target act."""
     carrying, step = id(env.carrying), env.step_count
     plan: list[Step] = []
     for action, pose in path:
@@ -323,14 +323,13 @@ def _plan(env: MiniGridEnv, target: Target, final: Target, depth: int = 0) -> li
         return None
     grid, width = env.grid.grid, env.width
     door = grid[target.cell]
-    if target.action == TOGGLE and isinstance(door, Door) and door.is_locked:
-        if not _opens(env.carrying, door):
-            source = _key_source(env, door.color, frozenset())
-            return None if source is None else _plan(env, source, final, depth + 1)
+    if isinstance(door, Door) and door.is_locked and not _opens(env.carrying, door):
+        source = _key_source(env, door.color, frozenset())
+        return None if source is None else _plan(env, source, final, depth + 1)
     dead: frozenset[int] = frozenset()
     onward = _onward(env, target, final)
     while True:
-        costs = _cell_costs(env, env.carrying, True, dead)
+        costs = _cell_costs(env, env.carrying, True, dead | {target.cell})  # face it, never enter
         found = _route(costs, width, _pose(env), target.cell, onward)
         if found is None:
             return None
@@ -356,7 +355,7 @@ def _plan(env: MiniGridEnv, target: Target, final: Target, depth: int = 0) -> li
 
 
 def _waypoint(env: MiniGridEnv, seed: int, final: Target) -> int | None:
-    """A free cell of the start area (reachable without doors), far from the route, chosen by seed."""
+    """A free cell of the start area (reached without doors), far from the route, picked by seed."""
     grid, width = env.grid.grid, env.width
     start = _pose(env) // 4
     offsets = (1, width, -1, -width)
