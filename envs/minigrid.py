@@ -47,9 +47,12 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "MiniGrid-ObstructedMaze": (
         "MiniGrid-ObstructedMaze-2Dlh-v0",
-        tuple(
-            f"MiniGrid-ObstructedMaze-{v}-v0"
-            for v in ("1Dl", "1Dlh", "1Dlhb", "2Dl", "2Dlh", "2Dlhb")
+        (
+            *(
+                f"MiniGrid-ObstructedMaze-{v}-v0"
+                for v in ("1Dl", "1Dlh", "1Dlhb", "2Dl", "2Dlh", "2Dlhb", "1Q", "2Q", "Full")
+            ),
+            *(f"MiniGrid-ObstructedMaze-{v}-v1" for v in ("2Dlhb", "1Q", "2Q", "Full")),
         ),
     ),
 }

@@ -25,6 +25,7 @@ import hapo_rl
 from hapo_rl.algos import GRPO, HAPO
 from hapo_rl.algos.grpo import NumericalError
 from hapo_rl.algos.hapo import TeacherError
+from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.config import GroupConfig, HAPOConfig
 from hapo_rl.io import write_json
 from hapo_rl.recording import RunRecorder
@@ -33,15 +34,6 @@ from hapo_rl.tasks import TaskError, resolve_env_id
 
 ALGOS: dict[str, type[GRPO]] = {"hapo": HAPO, "grpo": GRPO}
 DEFAULT_TOTAL_STEPS = 2_000_000
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +55,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m hapo_rl.run",
         description="Train HAPO or GRPO on a Gymnasium task and record a run folder.",
     )

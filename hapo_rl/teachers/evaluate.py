@@ -1,6 +1,6 @@
 """Measure scripted teachers on held-out start states.
 
-    python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--detour D]
+    python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--detour D] [--epsilon E]
                                         [--out results/teachers/minigrid.csv]
 
 For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 and records the
@@ -27,11 +27,11 @@ import gymnasium as gym
 import minigrid
 from tqdm import tqdm
 
-from hapo_rl.teachers import teacher_for
+from hapo_rl.teachers import NoisyTeacher, load_teacher
 from hapo_rl.teachers.base import Teacher
 
 HELD_OUT_SEED = 1_000_000
-COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour")
+COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour", "epsilon")
 
 MINIGRID_IDS = (
     *(
@@ -65,9 +65,13 @@ def run_episode(env: gym.Env, teacher: Teacher, seed: int) -> tuple[bool, int, f
             return terminated and reward > 0, steps, ret
 
 
-def evaluate(env_id: str, episodes: int, detour: float = 0.0) -> dict[str, object]:
+def evaluate(
+    env_id: str, episodes: int, detour: float = 0.0, epsilon: float = 0.0
+) -> dict[str, object]:
     """Success rate, mean length and mean return of the teacher for ``env_id`` on held-out seeds."""
-    env, teacher = gym.make(env_id), teacher_for(env_id, detour=detour)
+    env, teacher = gym.make(env_id), load_teacher(env_id, detour=detour)
+    if epsilon > 0:
+        teacher = NoisyTeacher(teacher, epsilon, rng_seed=0)
     results = [
         run_episode(env, teacher, HELD_OUT_SEED + i)
         for i in tqdm(range(episodes), desc=env_id, leave=False, file=sys.stderr)
@@ -80,6 +84,7 @@ def evaluate(env_id: str, episodes: int, detour: float = 0.0) -> dict[str, objec
         "mean_length": sum(r[1] for r in results) / episodes,
         "mean_return": sum(r[2] for r in results) / episodes,
         "detour": detour,
+        "epsilon": epsilon,
     }
 
 
@@ -143,10 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--envs", nargs="+", default=list(MINIGRID_IDS))
-    parser.add_argument("--detour", type=float, default=0.0)
+    parser.add_argument("--detour", type=float, default=0.0, help="teacher detour share")
+    parser.add_argument("--epsilon", type=float, default=0.0, help="random-action probability")
     parser.add_argument("--out", type=Path, default=Path("results/teachers/minigrid.csv"))
     args = parser.parse_args(argv)
-    rows = [evaluate(env_id, args.episodes, args.detour) for env_id in args.envs]
+    rows = [evaluate(env_id, args.episodes, args.detour, args.epsilon) for env_id in args.envs]
     write_atomic(args.out, to_csv(rows))
     write_atomic(args.out.with_suffix(".json"), json.dumps(provenance(argv), indent=2) + "\n")
     print(markdown(rows))

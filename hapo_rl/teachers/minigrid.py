@@ -387,7 +387,10 @@ class MiniGridTeacher:
 
     With ``detour`` in [0, 1], a fraction of episodes (fixed per seed) first walks to a waypoint far
     from the shortest route in the start area, then solves the task; ``detour=0`` never detours.
+    Its actions depend only on the start state (``deterministic``), so HAPO replays them.
     """
+
+    deterministic = True
 
     def __init__(self, detour: float = 0.0) -> None:
         if not 0.0 <= detour <= 1.0:

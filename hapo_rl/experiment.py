@@ -1,0 +1,394 @@
+"""Run a grid of methods x tasks x seeds from a TOML file: ``python -m hapo_rl.experiment FILE``.
+
+Each run is ``python -m hapo_rl.run`` in its own process, writing
+``<out>/<method>/<env_id>/s<seed>/``; rerunning the same command skips finished runs and resumes
+interrupted ones from their last checkpoint. At the end all curves are gathered into one tidy
+table, ``<out>/curves.parquet`` (and ``curves.csv``), one row per run and evaluation point, and
+``<out>/runs.csv`` lists each run's status and error. Exit status: 0 when every run finished, 1
+when some failed, 2 for a bad experiment file or option.
+
+The file (see ``experiments/smoke.toml``)::
+
+    [experiment]
+    tasks = ["MiniGrid-KeyCorridorS3R3-v0"]   # ids or aliases
+    seeds = [0, 1, 2]
+    total_steps = 1_000_000
+    eval_every = 100_000
+    eval_episodes = 100
+
+    [methods.hapo]            # a method: its algo and any of its settings (see run --help)
+    algo = "hapo"
+    [methods.hapo-tau03]
+    algo = "hapo"
+    tau = 0.3
+
+    [profiles.cluster]        # --profile cluster replaces these [experiment] keys
+    seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.config import GroupConfig, HAPOConfig
+from hapo_rl.io import write_csv, atomic_write
+from hapo_rl.tasks import TaskError, resolve_env_id
+
+ALGO_CONFIGS: dict[str, type[GroupConfig]] = {"hapo": HAPOConfig, "grpo": GroupConfig}
+RUN_OPTIONS: dict[str, type] = {"teacher": str, "env_workers": int}
+EXPERIMENT_KEYS: dict[str, type] = {
+    "tasks": list,
+    "seeds": list,
+    "total_steps": int,
+    "eval_every": int,
+    "eval_episodes": int,
+    "eval_deterministic": bool,
+}
+REQUIRED = ("tasks", "seeds", "total_steps")
+
+
+class ExperimentError(ValueError):
+    """A bad experiment file: names the file, the key and what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid."""
+
+    method: str
+    algo: str
+    env_id: str
+    seed: int
+    total_steps: int
+    eval_every: int
+    eval_episodes: int
+    eval_deterministic: bool
+    settings: tuple[tuple[str, Any], ...]
+
+    def run_dir(self, out: Path) -> Path:
+        return out / self.method / self.env_id.split(":")[-1] / f"s{self.seed}"
+
+    def status(self, out: Path) -> str:
+        """``finished``, ``partial`` (a checkpoint to resume from) or ``new``."""
+        d = self.run_dir(out)
+        if (d / "summary.json").is_file():
+            return "finished"
+        if (d / "config.json").is_file() and any(
+            (d / n).is_file() for n in ("model.zip", "model.prev.zip")
+        ):
+            return "partial"
+        return "new"
+
+    def command(self, out: Path) -> list[str]:
+        d = self.run_dir(out)
+        base = [sys.executable, "-m", "hapo_rl.run", "--run-dir", str(d), "--no-progress"]
+        if self.status(out) == "partial":
+            return [*base, "--resume"]
+        argv = [
+            *base,
+            "--overwrite",
+            "--env",
+            self.env_id,
+            "--algo",
+            self.algo,
+            "--seed",
+            str(self.seed),
+            "--total-steps",
+            str(self.total_steps),
+            "--eval-every",
+            str(self.eval_every),
+            "--eval-episodes",
+            str(self.eval_episodes),
+        ]
+        if self.eval_deterministic:
+            argv.append("--eval-deterministic")
+        for key, value in self.settings:
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(flag if value else "--no-" + flag[2:])
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+
+def _expect(path: Path, key: str, value: Any, kind: type) -> Any:
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ExperimentError(f"{path}: {key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(table, dict):
+        raise ExperimentError(f"{path}: methods.{name}: expected a table")
+    algo = table.get("algo")
+    if algo not in ALGO_CONFIGS:
+        raise ExperimentError(
+            f"{path}: methods.{name}.algo: expected one of {', '.join(ALGO_CONFIGS)}, got {algo!r}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(ALGO_CONFIGS[algo])}
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"methods.{name}.{key}"
+        if key == "algo":
+            continue
+        if key in RUN_OPTIONS:
+            settings[key] = _expect(path, where, value, RUN_OPTIONS[key])
+        elif key in fields:
+            kind = {"int": int, "float": float, "str": str, "bool": bool}[str(fields[key].type)]
+            settings[key] = _expect(path, where, value, kind)
+            choices = fields[key].metadata.get("choices")
+            if choices and value not in choices:
+                raise ExperimentError(
+                    f"{path}: {where}: expected one of {', '.join(choices)}, got {value!r}"
+                )
+        else:
+            raise ExperimentError(
+                f"{path}: {where}: unknown setting for {algo}; see python -m hapo_rl.run --help"
+            )
+    try:
+        ALGO_CONFIGS[algo](**{k: v for k, v in settings.items() if k in fields})
+    except ValueError as exc:
+        raise ExperimentError(f"{path}: methods.{name}: {exc}") from None
+    return algo, settings
+
+
+def load_experiment(path: Path, profile: str | None = None) -> tuple[str, list[RunSpec]]:
+    """Parse and check the whole file; returns its name and the grid of runs."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ExperimentError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"experiment", "methods", "profiles"}
+    if unknown:
+        raise ExperimentError(
+            f"{path}: {sorted(unknown)[0]}: unknown key; expected experiment, methods, profiles"
+        )
+    exp = dict(data.get("experiment", {}))
+    profiles = data.get("profiles", {})
+    if profile is not None:
+        if profile not in profiles:
+            raise ExperimentError(
+                f"{path}: profiles.{profile}: no such profile (have: {', '.join(profiles) or 'none'})"
+            )
+        exp.update(profiles[profile])
+    for key in exp:
+        if key not in EXPERIMENT_KEYS:
+            raise ExperimentError(
+                f"{path}: experiment.{key}: unknown key; expected one of {', '.join(EXPERIMENT_KEYS)}"
+            )
+        _expect(path, f"experiment.{key}", exp[key], EXPERIMENT_KEYS[key])
+    for key in REQUIRED:
+        if key not in exp:
+            raise ExperimentError(f"{path}: experiment.{key}: missing")
+    seeds = [_expect(path, "experiment.seeds[]", s, int) for s in exp["seeds"]]
+    try:
+        tasks = [resolve_env_id(_expect(path, "experiment.tasks[]", t, str)) for t in exp["tasks"]]
+    except TaskError as exc:
+        raise ExperimentError(f"{path}: experiment.tasks: {exc}") from None
+    total = exp["total_steps"]
+    every = exp.get("eval_every", max(1, total // 10))
+    episodes = exp.get("eval_episodes", 100)
+    for key, value in (("total_steps", total), ("eval_every", every), ("eval_episodes", episodes)):
+        if value < 1:
+            raise ExperimentError(
+                f"{path}: experiment.{key}: expected a positive integer, got {value}"
+            )
+    methods = {name: _method_settings(path, name, t) for name, t in data.get("methods", {}).items()}
+    specs = [
+        RunSpec(
+            m,
+            algo,
+            env_id,
+            seed,
+            total,
+            every,
+            episodes,
+            exp.get("eval_deterministic", False),
+            tuple(sorted(s.items())),
+        )
+        for m, (algo, s) in methods.items()
+        for env_id in tasks
+        for seed in seeds
+    ]
+    if not specs:
+        raise ExperimentError(
+            f"{path}: the grid is empty: it needs at least one method, task and seed"
+        )
+    return path.stem, specs
+
+
+def _execute(command: list[str]) -> tuple[int, str]:
+    """Run one ``hapo_rl.run`` command; returns its exit status and last stderr line."""
+    proc = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return proc.returncode, lines[-1] if lines else ""
+
+
+def _local(
+    commands: list[list[str]], workers: int, done: Callable[[int, tuple[int, str]], None]
+) -> None:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures: dict[Future, int] = {pool.submit(_execute, c): i for i, c in enumerate(commands)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                done(futures[f], f.result())
+
+
+def _ray(
+    commands: list[list[str]], address: str | None, done: Callable[[int, tuple[int, str]], None]
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ExperimentError("--backend ray needs Ray: pip install 'hapo_rl[ray]'") from None
+    ray.init(
+        address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
+    )
+    remote = ray.remote(num_cpus=1)(_execute)
+    refs = {remote.remote(c): i for i, c in enumerate(commands)}
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            done(refs[ref], ray.get(ref))
+    ray.shutdown()
+
+
+def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
+    """One tidy table of every run's curves, tagged with experiment, method, algo, task and seed."""
+    frames = []
+    for spec in specs:
+        curves = spec.run_dir(out) / "curves.csv"
+        if curves.is_file():
+            frame = pd.read_csv(curves)
+            frame.insert(0, "experiment", name)
+            frame.insert(1, "method", spec.method)
+            frame.insert(2, "algo", spec.algo)
+            frame.insert(3, "env_id", spec.env_id)
+            frame.insert(4, "seed", spec.seed)
+            frame.insert(5, "finished", spec.status(out) == "finished")
+            frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    atomic_write(out / "curves.parquet", lambda p: table.to_parquet(p, index=False))
+    write_csv(out / "curves.csv", table)
+    return table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m hapo_rl.experiment", description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path, help="experiment file (TOML)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results folder (default: results/<file stem>)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="a [profiles.NAME] table of the file to apply"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs at once, local backend (default: cores)",
+    )
+    parser.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="local processes or Ray tasks"
+    )
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster address (default: a local Ray instance)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the grid and its env steps; run nothing"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.workers < 1:
+            raise ExperimentError(f"--workers must be positive, got {args.workers}")
+        name, specs = load_experiment(args.file, args.profile)
+    except (ExperimentError, UsageError) as exc:
+        print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path("results") / name
+    if args.dry_run:
+        for s in specs:
+            settings = " ".join(f"{k}={v}" for k, v in s.settings)
+            print(
+                f"{s.status(out):<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} {s.total_steps:>11,} steps  {settings}"
+            )
+        print(
+            f"{len(specs)} runs, {sum(s.total_steps for s in specs):,} env steps in all (evaluation not counted)"
+        )
+        return 0
+    todo = [s for s in specs if s.status(out) != "finished"]
+    errors: dict[RunSpec, str] = {}
+    bar = tqdm(total=len(todo), desc=name, unit="run", file=sys.stderr)
+    bar.set_postfix(done=len(specs) - len(todo), failed=0)
+    commands = [s.command(out) for s in todo]
+
+    def done(i: int, result: tuple[int, str]) -> None:
+        code, last_line = result
+        if code != 0:
+            errors[todo[i]] = last_line or f"exit status {code}"
+            tqdm.write(f"failed: {todo[i].run_dir(out)}: {errors[todo[i]]}", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix(
+            done=sum(s.status(out) == "finished" for s in specs),
+            running=min(args.workers, len(todo) - bar.n),
+            failed=len(errors),
+        )
+
+    start = time.perf_counter()
+    try:
+        if args.backend == "ray":
+            _ray(commands, args.address, done)
+        else:
+            _local(commands, args.workers, done)
+    except ExperimentError as exc:
+        print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    gather(name, specs, out)
+    runs = pd.DataFrame(
+        [
+            {
+                **dataclasses.asdict(s),
+                "settings": dict(s.settings),
+                "status": s.status(out),
+                "error": errors.get(s, ""),
+            }
+            for s in specs
+        ]
+    )
+    write_csv(out / "runs.csv", runs)
+    finished = int((runs["status"] == "finished").sum())
+    print(
+        f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, in {time.perf_counter() - start:.0f} s -> {out}"
+    )
+    return 0 if finished == len(specs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
