@@ -1,5 +1,9 @@
 """Training throughput and peak memory: raw env, stable-baselines3 PPO, GRPO and HAPO.
 
+``hapo_before`` is HAPO with this project's speed and memory measures switched off (envs stepped
+in the training process, the teacher planning every episode again, glibc's default malloc
+thresholds): the same code before and after, measured in the same run.
+
 Every measurement runs in its own child process (one after another, so they do not compete),
 on the same task, with the same network (``hapo_rl.policies``), the same number of concurrent
 envs (``groups_per_iter * group_size``) and minibatch size. Printed: env steps per second (teacher
@@ -17,6 +21,8 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,25 +31,29 @@ GROUPS, GROUP_SIZE, BATCH, EPOCHS = 16, 8, 256, 2
 DEFAULT_ENVS = ("MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-DoorKey-8x8-v0")
 
 
-def _raw(env_id: str, steps: int) -> dict[str, Any]:
-    """Random actions in the same in-process env pool the group methods step."""
+def _raw(env_id: str, steps: int, workers: int) -> dict[str, Any]:
+    """Random actions in the same env pool the group methods step."""
+    from hapo_rl.envpool import EnvPool
     from hapo_rl.tasks import Task
 
     task = Task(env_id)
-    envs = [task.make() for _ in range(GROUPS * GROUP_SIZE)]
-    for i, env in enumerate(envs):
-        env.reset(seed=i)
-        env.action_space.seed(i)
-    done, seed = 0, len(envs)
+    n = GROUPS * GROUP_SIZE
+    pool = EnvPool(task.make, workers)
+    space = task.make().action_space
+    space.seed(0)
+    pool.reset(list(range(n)))
+    done, seed = 0, n
     start = time.perf_counter()
     while done < steps:
-        for env in envs:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            done += 1
-            if terminated or truncated:
-                env.reset(seed=seed)
-                seed += 1
-    return {"steps": done, "seconds": time.perf_counter() - start}
+        transitions = pool.step(range(n), [space.sample() for _ in range(n)])
+        done += n
+        ended = [i for i, t in enumerate(transitions) if t.terminated or t.truncated]
+        if ended:
+            pool.reset(list(range(seed, seed + len(ended))), ended)
+            seed += len(ended)
+    seconds = time.perf_counter() - start
+    pool.close()
+    return {"steps": done, "seconds": seconds}
 
 
 def _ppo(env_id: str, steps: int) -> dict[str, Any]:
@@ -71,21 +81,26 @@ def _ppo(env_id: str, steps: int) -> dict[str, Any]:
     return {"steps": model.num_timesteps, "seconds": time.perf_counter() - start}
 
 
-def _group(env_id: str, steps: int, algo: str) -> dict[str, Any]:
+def _group(env_id: str, steps: int, algo: str, workers: int) -> dict[str, Any]:
     from hapo_rl import GRPO, HAPO
 
-    cls = HAPO if algo == "hapo" else GRPO
+    cls = GRPO if algo == "grpo" else HAPO
+    baseline = algo == "hapo_before"
     model = cls(
         env_id,
         seed=0,
+        env_workers=0 if baseline else workers,
         groups_per_iter=GROUPS,
         group_size=GROUP_SIZE,
         batch_size=BATCH,
         n_epochs=EPOCHS,
     )
+    if baseline:
+        model.teacher.deterministic = False  # plan every teacher episode again
     start = time.perf_counter()
     model.learn(steps)
     seconds = time.perf_counter() - start
+    model._envs.close()
     return {
         "steps": model.num_timesteps,
         "teacher_steps": model.teacher_steps,
@@ -94,25 +109,25 @@ def _group(env_id: str, steps: int, algo: str) -> dict[str, Any]:
     }
 
 
-def _child(method: str, env_id: str, steps: int, queue: mp.Queue) -> None:
+def _child(method: str, env_id: str, steps: int, workers: int, queue: mp.Queue) -> None:
     from hapo_rl.runtime import tune_process
 
-    tune_process()
-    result = (
-        _raw(env_id, steps)
-        if method == "raw_env"
-        else _ppo(env_id, steps)
-        if method == "ppo"
-        else _group(env_id, steps, method)
-    )
+    tune_process(malloc=method != "hapo_before")
+    if method == "raw_env":
+        result = _raw(env_id, steps, workers)
+    elif method == "ppo":
+        result = _ppo(env_id, steps)
+    else:
+        result = _group(env_id, steps, method, workers)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     queue.put(result)
 
 
-def measure(method: str, env_id: str, steps: int) -> dict[str, Any]:
+def measure(method: str, env_id: str, steps: int, workers: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(method, env_id, steps, queue))
+    proc = ctx.Process(target=_child, args=(method, env_id, steps, workers, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -128,31 +143,51 @@ def main() -> None:
         "--quick", action="store_true", help="KeyCorridorS3R3 only, 20k steps: under a minute"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--env-workers",
+        type=int,
+        default=0,
+        help="env worker processes for raw env, grpo and hapo (PPO keeps SB3's DummyVecEnv)",
+    )
     args = parser.parse_args()
     envs, steps = (DEFAULT_ENVS[:1], 20_000) if args.quick else (args.envs, args.steps)
     report: dict[str, Any] = {
+        "env_workers": args.env_workers,
         "machine": f"{platform.node()} {platform.machine()}",
+        "git_commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+        "command": " ".join(["python", *sys.argv]),
         "steps": steps,
         "tasks": {},
     }
     for env_id in envs:
-        results = {m: measure(m, env_id, steps) for m in ("raw_env", "ppo", "grpo", "hapo")}
+        results = {
+            m: measure(m, env_id, steps, args.env_workers)
+            for m in ("raw_env", "ppo", "grpo", "hapo_before", "hapo")
+        }
         hapo = results["hapo"]["steps_per_s"]
         ratios = {
             "hapo_over_ppo": hapo / results["ppo"]["steps_per_s"],
             "hapo_over_raw_env": hapo / results["raw_env"]["steps_per_s"],
+            "hapo_over_hapo_before": hapo / results["hapo_before"]["steps_per_s"],
         }
         report["tasks"][env_id] = {**results, **ratios}
         print(f"\n{env_id} ({steps} env steps each, {GROUPS * GROUP_SIZE} envs, minibatch {BATCH})")
-        print(f"{'method':<8} {'steps/s':>9} {'peak MB':>8}  split of wall time")
+        print(f"{'method':<11} {'steps/s':>9} {'peak MB':>8}  split of wall time")
         for method, r in results.items():
             split = r.get("split_s", {})
             total = r["seconds"]
             parts = " ".join(f"{k} {v / total:.0%}" for k, v in sorted(split.items()))
-            print(f"{method:<8} {r['steps_per_s']:>9.0f} {r['peak_rss_mb']:>8.0f}  {parts}")
+            workers_mb = f" (+{r['peak_worker_rss_mb']:.0f} per worker)" if args.env_workers else ""
+            print(
+                f"{method:<11} {r['steps_per_s']:>9.0f} {r['peak_rss_mb']:>8.0f}"
+                f"{workers_mb}  {parts}"
+            )
         print(
             f"hapo/ppo {ratios['hapo_over_ppo']:.2f}   "
-            f"hapo/raw-env {ratios['hapo_over_raw_env']:.2f}"
+            f"hapo/raw-env {ratios['hapo_over_raw_env']:.2f}   "
+            f"hapo/hapo_before {ratios['hapo_over_hapo_before']:.2f}"
         )
     if args.json:
         first = report["tasks"][envs[0]]

@@ -72,6 +72,11 @@ class HAPOConfig(GroupConfig):
     )
     fixed_prob: float = _opt(0.5, "injection probability of the fixed gate")
     n_inject: int = _opt(1, "failed episodes replaced by teacher episodes on injection")
+    mix_every_group: bool = _opt(
+        False,
+        "add one teacher episode to every group, failed or not, with no gate (the mixed-policy "
+        "baseline, LUFFY-style)",
+    )
     teacher_loss: str = _opt(
         "shaping",
         "loss on teacher steps: LUFFY policy shaping pi/(pi+gamma)*A, or imitation A*log pi",

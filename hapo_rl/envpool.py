@@ -107,7 +107,7 @@ def _shutdown(conns: list[Connection], procs: list[mp.process.BaseProcess]) -> N
 
 
 class EnvPool:
-    """``reset(seeds)`` envs ``0..len(seeds)-1``; ``step(indices, actions)`` some of them."""
+    """Env instances addressed by index: ``reset`` and ``step`` any subset of them."""
 
     def __init__(self, make: Callable[[], gym.Env], n_workers: int = 0) -> None:
         self.n_workers = n_workers
@@ -142,8 +142,10 @@ class EnvPool:
                 out[k] = r
         return out
 
-    def reset(self, seeds: Sequence[int]) -> list[Any]:
-        return self._run("reset", list(enumerate(seeds)))
+    def reset(self, seeds: Sequence[int], indices: Sequence[int] | None = None) -> list[Any]:
+        """Reset envs ``indices`` (default ``0..len(seeds)-1``) from ``seeds``."""
+        indices = range(len(seeds)) if indices is None else indices
+        return self._run("reset", list(zip(indices, seeds)))
 
     def step(self, indices: Sequence[int], actions: Sequence[Any]) -> list[Transition]:
         return self._run("step", list(zip(indices, actions)))

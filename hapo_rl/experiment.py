@@ -33,18 +33,18 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import tomllib
 from tqdm import tqdm
 
 from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.config import GroupConfig, HAPOConfig
-from hapo_rl.io import write_csv, atomic_write
+from hapo_rl.io import atomic_write, write_csv
 from hapo_rl.tasks import TaskError, resolve_env_id
 
 ALGO_CONFIGS: dict[str, type[GroupConfig]] = {"hapo": HAPOConfig, "grpo": GroupConfig}
@@ -186,13 +186,15 @@ def load_experiment(path: Path, profile: str | None = None) -> tuple[str, list[R
     if profile is not None:
         if profile not in profiles:
             raise ExperimentError(
-                f"{path}: profiles.{profile}: no such profile (have: {', '.join(profiles) or 'none'})"
+                f"{path}: profiles.{profile}: no such profile "
+                f"(have: {', '.join(profiles) or 'none'})"
             )
         exp.update(profiles[profile])
     for key in exp:
         if key not in EXPERIMENT_KEYS:
             raise ExperimentError(
-                f"{path}: experiment.{key}: unknown key; expected one of {', '.join(EXPERIMENT_KEYS)}"
+                f"{path}: experiment.{key}: unknown key; "
+                f"expected one of {', '.join(EXPERIMENT_KEYS)}"
             )
         _expect(path, f"experiment.{key}", exp[key], EXPERIMENT_KEYS[key])
     for key in REQUIRED:
@@ -235,9 +237,12 @@ def load_experiment(path: Path, profile: str | None = None) -> tuple[str, list[R
     return path.stem, specs
 
 
-def _execute(command: list[str]) -> tuple[int, str]:
-    """Run one ``hapo_rl.run`` command; returns its exit status and last stderr line."""
-    proc = subprocess.run(command, capture_output=True, text=True)
+def _execute(command: list[str], cwd: str) -> tuple[int, str]:
+    """Run one ``hapo_rl.run`` command (in ``cwd`` where that folder exists on this node);
+    returns its exit status and last stderr line."""
+    proc = subprocess.run(
+        command, capture_output=True, text=True, cwd=cwd if os.path.isdir(cwd) else None
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return proc.returncode, lines[-1] if lines else ""
 
@@ -246,7 +251,9 @@ def _local(
     commands: list[list[str]], workers: int, done: Callable[[int, tuple[int, str]], None]
 ) -> None:
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures: dict[Future, int] = {pool.submit(_execute, c): i for i, c in enumerate(commands)}
+        futures: dict[Future, int] = {
+            pool.submit(_execute, c, os.getcwd()): i for i, c in enumerate(commands)
+        }
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -265,7 +272,7 @@ def _ray(
         address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
     )
     remote = ray.remote(num_cpus=1)(_execute)
-    refs = {remote.remote(c): i for i, c in enumerate(commands)}
+    refs = {remote.remote(c, os.getcwd()): i for i, c in enumerate(commands)}
     pending = list(refs)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
@@ -294,7 +301,7 @@ def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
     return table
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m hapo_rl.experiment", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="experiment file (TOML)")
     parser.add_argument(
@@ -330,15 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ExperimentError, UsageError) as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or Path("results") / name
+    out = (args.out or Path("results") / name).absolute()
     if args.dry_run:
         for s in specs:
             settings = " ".join(f"{k}={v}" for k, v in s.settings)
             print(
-                f"{s.status(out):<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} {s.total_steps:>11,} steps  {settings}"
+                f"{s.status(out):<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} "
+                f"{s.total_steps:>11,} steps  {settings}"
             )
         print(
-            f"{len(specs)} runs, {sum(s.total_steps for s in specs):,} env steps in all (evaluation not counted)"
+            f"{len(specs)} runs, {sum(s.total_steps for s in specs):,} env steps in all "
+            "(evaluation not counted)"
         )
         return 0
     todo = [s for s in specs if s.status(out) != "finished"]
@@ -385,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(out / "runs.csv", runs)
     finished = int((runs["status"] == "finished").sum())
     print(
-        f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, in {time.perf_counter() - start:.0f} s -> {out}"
+        f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, "
+        f"in {time.perf_counter() - start:.0f} s -> {out}"
     )
     return 0 if finished == len(specs) else 1
 

@@ -58,6 +58,26 @@ def is_success(terminated: bool, reward: SupportsFloat, info: dict[str, Any]) ->
     return bool(terminated) and float(reward) > 0
 
 
+_OBSERVATIONS = (
+    gym.spaces.Box,
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+    gym.spaces.Dict,
+)
+_ACTIONS = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+
+
+def check_spaces(env_id: str, env: gym.Env) -> None:
+    """Raise ``TaskError`` unless the policy can encode ``env``'s observations and emit its
+    actions (stable-baselines3's spaces)."""
+    obs, act = env.observation_space, env.action_space
+    if not isinstance(obs, _OBSERVATIONS):
+        raise TaskError(f"{env_id}: the policy cannot handle the observation space {obs}")
+    if not isinstance(act, _ACTIONS):
+        raise TaskError(f"{env_id}: the policy cannot handle the action space {act}")
+
+
 @dataclass(frozen=True)
 class Task:
     """An env id with its training and held-out start-state pools."""
@@ -67,6 +87,12 @@ class Task:
 
     def make(self) -> gym.Env:
         return make_env(self.env_id)
+
+    def check(self) -> None:
+        """Make one env and ``check_spaces`` it."""
+        env = self.make()
+        check_spaces(self.env_id, env)
+        env.close()
 
     @property
     def train_seeds(self) -> np.ndarray:

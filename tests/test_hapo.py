@@ -102,3 +102,43 @@ def test_continuous_actions_share_the_code_path():
     assert stats.injection_rate > 0 and np.isfinite(stats.loss)
     action, _ = model.predict(model.observation_space.sample())
     assert action.shape == (1,)
+
+
+def test_mixed_adds_a_teacher_episode_to_every_group_without_the_gate():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, mix_every_group=True, gate="never", **SMALL)
+    succeeded = failed_group(6)
+    succeeded[0].success, succeeded[0].rewards = True, np.full(14, 0.05, np.float32)
+    groups, steps = model._augment_groups([failed_group(5), succeeded])
+    assert [len(g) for g in groups] == [5, 5] and steps == 24
+    assert all(g[-1].from_teacher and g[-1].success for g in groups)
+
+
+class CountingTeacher(RightTeacher):
+    deterministic = True
+
+    def __init__(self):
+        self.calls = 0
+
+    def act(self, env, obs):
+        self.calls += 1
+        return 1
+
+
+def test_deterministic_teacher_plans_once_per_start_state_and_is_charged_each_time():
+    teacher = CountingTeacher()
+    model = HAPO(ENV, teacher=teacher, seed=0, gate="always", **SMALL)
+    _, first = model._augment_groups([failed_group(3)])
+    calls = teacher.calls
+    groups, second = model._augment_groups([failed_group(3)])
+    assert teacher.calls == calls == 12 and first == second == 12
+    assert groups[0][0].from_teacher and groups[0][0].success
+
+
+def test_a_teacher_that_raises_mid_training_is_a_teacher_error():
+    class Raising(RightTeacher):
+        def act(self, env, obs):
+            raise RuntimeError("planner crashed")
+
+    model = HAPO(ENV, teacher=Raising(), seed=0, gate="always", **SMALL)
+    with pytest.raises(TeacherError, match="planner crashed"):
+        model._augment_groups([failed_group(3)])

@@ -106,6 +106,7 @@ def test_nan_stops_the_run_naming_the_step(tmp_path, capsys, monkeypatch):
     [
         ("tests.tiny:LeftTeacher", "never produced a success"),
         ("tests.tiny:BadActionTeacher", "outside Discrete(2)"),
+        ("tests.tiny:RaisingTeacher", "planner crashed"),
     ],
 )
 def test_bad_teacher_is_rejected_before_any_output(tmp_path, capsys, teacher, message):
@@ -121,3 +122,12 @@ def test_env_workers_do_not_change_results(tmp_path):
     assert main(run_args(tmp_path / "local", 3000, 1000)) == 0
     assert main([*run_args(tmp_path / "workers", 3000, 1000), "--env-workers", "2"]) == 0
     pd.testing.assert_frame_equal(curves(tmp_path / "local"), curves(tmp_path / "workers"))
+
+
+def test_env_with_an_observation_the_policy_cannot_encode(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--env", "tests.tiny:TextCorridor-v0", "--algo", "grpo", "--run-dir", str(run_dir)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot handle the observation space Text" in err and len(err.splitlines()) == 1
+    assert not run_dir.exists()

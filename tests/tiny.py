@@ -82,3 +82,24 @@ class ContinuousRightTeacher(RightTeacher):
 
 
 gym.register("ContinuousCorridor-v0", entry_point=ContinuousCorridor)
+
+
+class RaisingTeacher(RightTeacher):
+    """A teacher whose planner crashes."""
+
+    def act(self, env: gym.Env, obs: Any) -> int:
+        raise RuntimeError("planner crashed")
+
+
+class TextCorridor(Corridor):
+    """The corridor with a text observation, which no policy here can encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Text(max_length=4)
+
+    def _obs(self) -> str:
+        return str(self.pos)
+
+
+gym.register("TextCorridor-v0", entry_point=TextCorridor)

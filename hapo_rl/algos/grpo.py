@@ -77,6 +77,7 @@ class GRPO(BaseAlgorithm):
         self.task = env if isinstance(env, Task) or env is None else Task(resolve_env_id(env))
         if self.task is not None and self.config is not None:
             self.task = Task(self.task.env_id, n_train=self.config.n_train_seeds)
+            self.task.check()
         super().__init__(
             policy=policy,
             env=DummyVecEnv([self.task.make]) if self.task is not None else None,
@@ -142,11 +143,13 @@ class GRPO(BaseAlgorithm):
         train_success = float(np.mean([e.success for e in episodes]))
         groups = [episodes[i : i + cfg.group_size] for i in range(0, len(seeds), cfg.group_size)]
         groups, teacher_steps = self._augment_groups(groups)
-        returns = np.array([[e.ret for e in g] for g in groups])
-        adv = group_advantages(returns, cfg.adv_baseline, cfg.adv_scale)
+        adv = [  # per group: groups may differ in size once episodes are added
+            group_advantages(np.array([[e.ret for e in g]]), cfg.adv_baseline, cfg.adv_scale)[0]
+            for g in groups
+        ]
         live = [i for i in range(len(groups)) if np.any(np.abs(adv[i]) > 1e-8)]
         n_injected = sum(any(e.from_teacher for e in g) for g in groups)
-        batch_eps = [(e, adv[i, j]) for i in live for j, e in enumerate(groups[i])]
+        batch_eps = [(e, adv[i][j]) for i in live for j, e in enumerate(groups[i])]
         batch_steps = sum(e.length for e, _ in batch_eps)
         t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
         with self.watch.section("learn"):

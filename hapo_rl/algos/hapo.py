@@ -116,18 +116,23 @@ class HAPO(GRPO):
             key = group[0].seed
             successes = sum(e.success for e in group)
             self.gate.update(key, successes, len(group) - successes)
-            if successes or not covered(key, cfg.teacher_coverage):
+            if not covered(key, cfg.teacher_coverage):
                 continue
-            if not self.gate.should_inject(key, self.rng):
+            if cfg.mix_every_group:
+                n = 1
+            elif successes or not self.gate.should_inject(key, self.rng):
                 continue
-            demos = [
-                teacher_episode(self._teacher_env, self.teacher, key) for _ in range(cfg.n_inject)
-            ]
+            else:
+                n = cfg.n_inject
+            demos = [self._teacher_episode(key) for _ in range(n)]
             steps += sum(d.length for d in demos)
             good = [d for d in demos if d.success]
             self.teacher_attempts += len(demos)
             self.teacher_successes += len(good)
-            group[: len(good)] = good
+            if cfg.mix_every_group:
+                group.extend(good)
+            else:
+                group[: len(good)] = good
         if self.teacher_attempts >= TEACHER_GIVE_UP and self.teacher_successes == 0:
             raise TeacherError(
                 f"the teacher never produced a success in {self.teacher_attempts} episodes "

@@ -1,0 +1,132 @@
+"""``python -m hapo_rl.experiment``: the grid, resumption, the tidy table and bad files."""
+
+import pandas as pd
+import pytest
+
+from hapo_rl.experiment import load_experiment, main
+
+GRID = """
+[experiment]
+tasks = ["tests.tiny:Corridor-v0"]
+seeds = [0, 1]
+total_steps = 600
+eval_every = 300
+eval_episodes = 5
+
+[methods.hapo]
+algo = "hapo"
+teacher = "tests.tiny:RightTeacher"
+group_size = 4
+groups_per_iter = 4
+n_train_seeds = 16
+
+[methods.grpo]
+algo = "grpo"
+group_size = 4
+groups_per_iter = 4
+n_train_seeds = 16
+"""
+
+
+def write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_grid_runs_gathers_and_skips_finished_runs(tmp_path, capsys):
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert main([str(path), "--out", str(out), "--workers", "2"]) == 0
+    table = pd.read_parquet(out / "curves.parquet")
+    assert set(table["method"]) == {"hapo", "grpo"} and set(table["seed"]) == {0, 1}
+    assert {"experiment", "env_id", "step", "eval_success_rate", "injection_rate"} <= set(
+        table.columns
+    )
+    assert table.groupby(["method", "seed"]).size().min() >= 3
+    pd.testing.assert_frame_equal(table, pd.read_csv(out / "curves.csv"), check_dtype=False)
+    mtime = (out / "hapo" / "Corridor-v0" / "s0" / "summary.json").stat().st_mtime
+    assert main([str(path), "--out", str(out)]) == 0
+    assert (out / "hapo" / "Corridor-v0" / "s0" / "summary.json").stat().st_mtime == mtime
+    assert "4/4 runs finished" in capsys.readouterr().out
+
+
+def test_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
+    text = GRID + '\n[methods.broken]\nalgo = "hapo"\nteacher = "tests.tiny:LeftTeacher"\n'
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, text)), "--out", str(out), "--workers", "2"]) == 1
+    runs = pd.read_csv(out / "runs.csv")
+    broken = runs[runs["method"] == "broken"]
+    assert (broken["status"] != "finished").all()
+    assert broken["error"].str.contains("never produced a success").all()
+    assert (runs[runs["method"] != "broken"]["status"] == "finished").all()
+
+
+def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, GRID)), "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "4 runs, 2,400 env steps" in text and not out.exists()
+
+
+def test_profile_replaces_experiment_keys(tmp_path):
+    text = GRID + "\n[profiles.big]\nseeds = [0, 1, 2, 3, 4]\ntotal_steps = 5000\n"
+    _, specs = load_experiment(write(tmp_path, text), "big")
+    assert len(specs) == 10 and {s.total_steps for s in specs} == {5000}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t + "\n[extra]\nx = 1\n", "extra: unknown key"),
+        (
+            lambda t: t.replace("seeds = [0, 1]", "seeds = [0, 1]\nbudget = 3"),
+            "experiment.budget: unknown key",
+        ),
+        (
+            lambda t: t.replace('algo = "grpo"', 'algo = "dqn"'),
+            "methods.grpo.algo: expected one of",
+        ),
+        (
+            lambda t: t.replace(
+                "n_train_seeds = 16\n\n[methods.grpo]",
+                "n_train_seeds = 16\nflavour = 1\n\n[methods.grpo]",
+            ),
+            "methods.hapo.flavour: unknown setting",
+        ),
+        (
+            lambda t: t.replace("total_steps = 600", 'total_steps = "600"'),
+            "experiment.total_steps: expected int",
+        ),
+        (
+            lambda t: t.replace(
+                "group_size = 4\ngroups_per_iter = 4\nn_train_seeds = 16\n\n[methods.grpo]",
+                'group_size = "four"\ngroups_per_iter = 4\nn_train_seeds = 16\n\n[methods.grpo]',
+            ),
+            "methods.hapo.group_size: expected int",
+        ),
+        (
+            lambda t: t.replace("tests.tiny:Corridor-v0", "MiniGrid-Nope-v0"),
+            "experiment.tasks: unknown env",
+        ),
+        (lambda t: t.replace("seeds = [0, 1]", "seeds = []"), "the grid is empty"),
+        (
+            lambda t: t + '\n[methods.bad]\nalgo = "hapo"\ntau = 3.0\n',
+            "methods.bad: tau must be in [0, 1]",
+        ),
+        (lambda t: "not [toml", "not valid TOML"),
+    ],
+)
+def test_bad_experiment_files_are_rejected_before_running(tmp_path, capsys, edit, message):
+    path, out = write(tmp_path, edit(GRID)), tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and str(path) in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_ray_backend_on_a_local_instance(tmp_path):
+    text = GRID.replace("seeds = [0, 1]", "seeds = [0]")
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, text)), "--out", str(out), "--backend", "ray"]) == 0
+    table = pd.read_parquet(out / "curves.parquet")
+    assert set(table["method"]) == {"hapo", "grpo"} and table["finished"].all()
