@@ -73,7 +73,7 @@ class GRPO(BaseAlgorithm):
         _init_setup_model: bool = True,
         **settings: Any,
     ) -> None:
-        self.config = self.config_class(**settings) if _init_setup_model or settings else None
+        self.config = self.config_class(**settings) if _init_setup_model else None
         self.task = env if isinstance(env, Task) or env is None else Task(resolve_env_id(env))
         if self.task is not None and self.config is not None:
             self.task = Task(self.task.env_id, n_train=self.config.n_train_seeds)
@@ -81,7 +81,7 @@ class GRPO(BaseAlgorithm):
         super().__init__(
             policy=policy,
             env=DummyVecEnv([self.task.make]) if self.task is not None else None,
-            learning_rate=settings.get("learning_rate", GroupConfig.learning_rate),
+            learning_rate=(self.config or GroupConfig()).learning_rate,
             policy_kwargs=policy_kwargs_for(self.task.env_id) if self.task else None,
             tensorboard_log=tensorboard_log,
             verbose=verbose,

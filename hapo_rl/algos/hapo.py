@@ -4,7 +4,8 @@ The delta on GRPO: after an iteration's on-policy groups are collected, each gro
 updates the gate of its start state; an all-failure group whose gate fires gets ``n_inject`` of
 its failed episodes replaced by successful teacher episodes from the same start state. Teacher
 steps are off-policy and use the policy-shaping loss ``-pi/(pi+gamma) * A`` (or imitation
-``-A log pi``) instead of the clipped ratio.
+``-A log pi``) instead of the clipped ratio. With ``mix_every_group`` (the mixed-policy
+baseline) every group instead gets one teacher episode added, failed or not, with no gate.
 """
 
 from __future__ import annotations
