@@ -17,6 +17,7 @@ import gymnasium as gym
 import minigrid  # noqa: F401  (registers the MiniGrid ids)
 import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
+from minigrid.core.world_object import WorldObj
 
 #: Family alias -> (default id, every id of the family this project supports).
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -69,7 +70,18 @@ _N_STATES = 4  # door open/closed/locked, or the agent's direction 0..3
 CHANNEL_SIZES: tuple[int, ...] = (_N_OBJECTS, _N_COLORS, _N_STATES, _N_OBJECTS, _N_COLORS)
 
 
-class FullGridObservation(gym.ObservationWrapper):
+def _grid_space(shape: tuple[int, ...]) -> gym.spaces.Box:
+    high = np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape)
+    return gym.spaces.Box(low=0, high=high, shape=shape, dtype=np.uint8)
+
+
+def _put_carried(out: np.ndarray, carried: WorldObj | None) -> None:
+    """Channels 3 and 4: type and colour of the carried object everywhere, 0 for none."""
+    out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
+    out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
+
+
+class FullGridObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """The whole grid, egocentric, as a ``(5, S, S)`` uint8 array with ``S = 2 max(W, H) - 1``.
 
     The grid is shifted so that the agent sits at the centre and rotated so that it faces up
@@ -82,18 +94,14 @@ class FullGridObservation(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env, egocentric: bool = True) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, egocentric=egocentric)
+        gym.ObservationWrapper.__init__(self, env)
         base = env.unwrapped
         self.egocentric = egocentric
         self.radius = max(base.width, base.height) - 1
         size = 2 * self.radius + 1
         shape = (len(CHANNEL_SIZES), *((size, size) if egocentric else (base.width, base.height)))
-        self.observation_space = gym.spaces.Box(
-            low=0,
-            high=np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape),
-            shape=shape,
-            dtype=np.uint8,
-        )
+        self.observation_space = _grid_space(shape)
 
     def observation(self, observation: Any) -> np.ndarray:
         base = self.unwrapped
@@ -110,9 +118,7 @@ class FullGridObservation(gym.ObservationWrapper):
             out[:3] = np.rot90(out[:3], k=3 - base.agent_dir, axes=(1, 2))
         else:
             out[:3] = grid.transpose(2, 0, 1)
-        carried = base.carrying
-        out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
-        out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
+        _put_carried(out, base.carrying)
         return out
 
 
@@ -121,27 +127,21 @@ def is_minigrid(env_id: str) -> bool:
     return env_id.split(":")[-1].startswith(("MiniGrid-", "BabyAI-"))
 
 
-class AgentViewObservation(gym.ObservationWrapper):
+class AgentViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """MiniGrid's own partial view (7x7 cells ahead of the agent, walls block sight) in the same
     5-channel layout, for comparisons with the full grid."""
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         view = env.observation_space["image"].shape[0]
         shape = (len(CHANNEL_SIZES), view, view)
-        self.observation_space = gym.spaces.Box(
-            low=0,
-            high=np.broadcast_to(np.array(CHANNEL_SIZES, np.uint8)[:, None, None] - 1, shape),
-            shape=shape,
-            dtype=np.uint8,
-        )
+        self.observation_space = _grid_space(shape)
 
     def observation(self, observation: Any) -> np.ndarray:
         out = np.zeros(self.observation_space.shape, np.uint8)
         out[:3] = observation["image"].transpose(2, 0, 1)
-        carried = self.unwrapped.carrying
-        out[3] = OBJECT_TO_IDX[carried.type] if carried is not None else 0
-        out[4] = COLOR_TO_IDX[carried.color] if carried is not None else 0
+        _put_carried(out, self.unwrapped.carrying)
         return out
 
 
