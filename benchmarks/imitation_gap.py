@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch as th
-from hapo_rl.envs.minigrid import VIEWS, make
 from stable_baselines3.common.policies import ActorCriticPolicy
 from tqdm import tqdm
 
 from hapo_rl.algos.bc import clone
 from hapo_rl.envpool import EnvPool
+from hapo_rl.envs.minigrid import VIEWS, make
 from hapo_rl.io import write_csv, write_json
 from hapo_rl.policies import policy_kwargs_for
 from hapo_rl.rollout import collect_episodes, teacher_episode
