@@ -179,7 +179,8 @@ def main() -> None:
             split = r.get("split_s", {})
             total = r["seconds"]
             parts = " ".join(f"{k} {v / total:.0%}" for k, v in sorted(split.items()))
-            workers_mb = f" (+{r['peak_worker_rss_mb']:.0f} per worker)" if args.env_workers else ""
+            uses_workers = args.env_workers and method in ("raw_env", "grpo", "hapo")
+            workers_mb = f" (+{r['peak_worker_rss_mb']:.0f} per worker)" if uses_workers else ""
             print(
                 f"{method:<11} {r['steps_per_s']:>9.0f} {r['peak_rss_mb']:>8.0f}"
                 f"{workers_mb}  {parts}"
