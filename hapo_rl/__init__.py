@@ -1,6 +1,6 @@
 """hapo_rl: Hindsight-Anchored Policy Optimization for sparse-reward Gymnasium tasks."""
 
-from hapo_rl.algos import GRPO, HAPO
+from hapo_rl.algos import BC, GRPO, HAPO, JSRL, PPOBaseline
 
 __version__ = "0.1.0"
-__all__ = ["GRPO", "HAPO", "__version__"]
+__all__ = ["BC", "GRPO", "HAPO", "JSRL", "PPOBaseline", "__version__"]

@@ -1,28 +1,64 @@
-"""Settings of the group methods. Each field's ``help`` is its ``--help`` text in the CLI."""
+"""Settings of every method, one dataclass each. Each field's ``help`` is its ``--help`` text in
+the CLI and its ``check`` (``positive``, ``unit`` for [0, 1], ``fraction`` for (0, 1]) is
+enforced on construction, as are its ``choices``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _opt(
+    default: Any, help: str, choices: tuple[str, ...] | None = None, check: str | None = None
+) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "check": check})
+
+
+_CHECKS = {
+    "positive": (lambda v: v > 0, "must be positive"),
+    "unit": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    "fraction": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+}
 
 
 @dataclass
-class GroupConfig:
+class Config:
+    """Checks every field against its ``choices`` and ``check`` metadata, then ``_check``."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+            check = f.metadata.get("check")
+            if check and not _CHECKS[check][0](value):
+                raise ValueError(f"{f.name} {_CHECKS[check][1]}, got {value}")
+        self._check()
+
+    def _check(self) -> None:
+        """Checks across fields."""
+
+
+@dataclass
+class GroupConfig(Config):
     """GRPO's settings."""
 
-    group_size: int = _opt(8, "episodes run from each start state per iteration (G)")
-    groups_per_iter: int = _opt(16, "start states drawn from the training pool per iteration (B)")
-    n_train_seeds: int = _opt(500, "size of the training pool of start states (reset seeds 0..n-1)")
-    learning_rate: float = _opt(3e-4, "Adam learning rate")
-    n_epochs: int = _opt(2, "passes over each iteration's steps")
-    batch_size: int = _opt(256, "steps per minibatch")
-    clip_range: float = _opt(0.2, "PPO clip range of the on-policy ratio")
+    group_size: int = _opt(
+        8, "episodes run from each start state per iteration (G)", None, "positive"
+    )
+    groups_per_iter: int = _opt(
+        16, "start states drawn from the training pool per iteration (B)", None, "positive"
+    )
+    n_train_seeds: int = _opt(
+        500, "size of the training pool of start states (reset seeds 0..n-1)", None, "positive"
+    )
+    learning_rate: float = _opt(3e-4, "Adam learning rate", None, "positive")
+    n_epochs: int = _opt(2, "passes over each iteration's steps", None, "positive")
+    batch_size: int = _opt(256, "steps per minibatch", None, "positive")
+    clip_range: float = _opt(0.2, "PPO clip range of the on-policy ratio", None, "positive")
     ent_coef: float = _opt(0.01, "entropy bonus coefficient")
-    max_grad_norm: float = _opt(0.5, "gradient norm clip")
+    max_grad_norm: float = _opt(0.5, "gradient norm clip", None, "positive")
     adv_baseline: str = _opt("mean", "group baseline: mean (GRPO) or loo (RLOO)", ("mean", "loo"))
     adv_scale: str = _opt(
         "std", "divide advantages by the group std, or not (Dr. GRPO)", ("std", "none")
@@ -33,25 +69,31 @@ class GroupConfig:
         ("episode", "step"),
     )
 
-    def __post_init__(self) -> None:
-        for name in ("group_size", "groups_per_iter", "n_train_seeds", "n_epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+    def _check(self) -> None:
+        super()._check()
         if self.groups_per_iter > self.n_train_seeds:
             raise ValueError("groups_per_iter cannot exceed n_train_seeds")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        for f in self.__dataclass_fields__.values():
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise ValueError(
-                    f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"
-                )
 
 
 @dataclass
-class HAPOConfig(GroupConfig):
-    """HAPO's settings: GRPO's plus the gate, the injection and the teacher loss."""
+class TeacherConfig(Config):
+    """The teacher's quality knobs, shared by every method that uses a teacher."""
+
+    teacher_epsilon: float = _opt(
+        0.0, "teacher quality: probability of a random teacher action", None, "unit"
+    )
+    teacher_detour: float = _opt(
+        0.0, "teacher quality: share of episodes where the teacher detours", None, "unit"
+    )
+    teacher_coverage: float = _opt(
+        1.0, "teacher quality: share of start states with a teacher", None, "unit"
+    )
+
+
+@dataclass
+class HAPOConfig(GroupConfig, TeacherConfig):
+    """HAPO's settings: GRPO's plus the gate, the injection, the teacher loss and an optional
+    behaviour-cloning warm start."""
 
     gate: str = _opt(
         "thompson",
@@ -59,9 +101,13 @@ class HAPOConfig(GroupConfig):
         "probability, always (no gate) or never (GRPO)",
         ("thompson", "mean", "fixed", "always", "never"),
     )
-    tau: float = _opt(0.5, "gate threshold: inject iff the success-probability draw is below it")
+    tau: float = _opt(
+        0.5, "gate threshold: inject iff the success-probability draw is below it", None, "unit"
+    )
     adaptive_tau: bool = _opt(False, "anneal the threshold as tau * (1 - global success rate)")
-    forgetting: float = _opt(0.9, "posterior forgetting lambda in (0, 1] applied at each update")
+    forgetting: float = _opt(
+        0.9, "posterior forgetting lambda in (0, 1] applied at each update", None, "fraction"
+    )
     gate_key: str = _opt(
         "start_state",
         "one posterior per start state, or one global posterior",
@@ -70,7 +116,7 @@ class HAPOConfig(GroupConfig):
     gate_prior: str = _opt(
         "uniform", "prior of a new key: Beta(1,1) or empirical Bayes", ("uniform", "empirical")
     )
-    fixed_prob: float = _opt(0.5, "injection probability of the fixed gate")
+    fixed_prob: float = _opt(0.5, "injection probability of the fixed gate", None, "unit")
     n_inject: int = _opt(1, "failed episodes replaced by teacher episodes on injection")
     mix_every_group: bool = _opt(
         False,
@@ -82,19 +128,80 @@ class HAPOConfig(GroupConfig):
         "loss on teacher steps: LUFFY policy shaping pi/(pi+gamma)*A, or imitation A*log pi",
         ("shaping", "imitation"),
     )
-    shaping_gamma: float = _opt(0.1, "gamma of the policy-shaping function")
-    teacher_epsilon: float = _opt(0.0, "teacher quality: probability of a random teacher action")
-    teacher_detour: float = _opt(
-        0.0, "teacher quality: share of episodes where the teacher detours"
+    shaping_gamma: float = _opt(0.1, "gamma of the policy-shaping function", None, "positive")
+    warm_start_demos: int = _opt(
+        0, "behaviour-cloning warm start: teacher episodes cloned before RL (bc-grpo)"
     )
-    teacher_coverage: float = _opt(1.0, "teacher quality: share of start states with a teacher")
+    warm_start_epochs: int = _opt(20, "passes over the warm-start episodes", None, "positive")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _check(self) -> None:
+        super()._check()
         if not 1 <= self.n_inject <= self.group_size:
             raise ValueError(f"n_inject must be in 1..group_size, got {self.n_inject}")
-        for name in ("tau", "fixed_prob", "teacher_epsilon", "teacher_detour", "teacher_coverage"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 < self.forgetting <= 1.0:
-            raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting}")
+        if self.warm_start_demos < 0:
+            raise ValueError(f"warm_start_demos must be 0 or more, got {self.warm_start_demos}")
+
+
+@dataclass
+class JSRLConfig(GroupConfig, TeacherConfig):
+    """Jump-start RL's settings: GRPO's plus the roll-in curriculum."""
+
+    jsrl_stages: int = _opt(
+        10,
+        "curriculum stages: the teacher's roll-in covers (stages-k)/stages of its episode at "
+        "stage k",
+        None,
+        "positive",
+    )
+    jsrl_threshold: float = _opt(
+        0.8, "training success rate that moves the curriculum to the next stage", None, "unit"
+    )
+
+
+@dataclass
+class BCConfig(TeacherConfig):
+    """Behaviour cloning's settings."""
+
+    demos_per_iter: int = _opt(
+        16,
+        "start states from the training pool the teacher runs on per iteration",
+        None,
+        "positive",
+    )
+    n_train_seeds: int = _opt(
+        500, "size of the training pool of start states (reset seeds 0..n-1)", None, "positive"
+    )
+    learning_rate: float = _opt(3e-4, "Adam learning rate", None, "positive")
+    n_epochs: int = _opt(
+        2,
+        "minibatch steps per iteration, in passes over the iteration's new steps",
+        None,
+        "positive",
+    )
+    batch_size: int = _opt(256, "steps per minibatch", None, "positive")
+    max_grad_norm: float = _opt(0.5, "gradient norm clip", None, "positive")
+
+    def _check(self) -> None:
+        super()._check()
+        if self.demos_per_iter > self.n_train_seeds:
+            raise ValueError("demos_per_iter cannot exceed n_train_seeds")
+
+
+@dataclass
+class PPOConfig(Config):
+    """stable-baselines3 PPO's settings; the defaults are rl-baselines3-zoo's MiniGrid ones."""
+
+    n_envs: int = _opt(8, "envs stepped in parallel", None, "positive")
+    n_steps: int = _opt(128, "steps per env per rollout", None, "positive")
+    batch_size: int = _opt(64, "steps per minibatch", None, "positive")
+    n_epochs: int = _opt(10, "passes over each rollout", None, "positive")
+    learning_rate: float = _opt(2.5e-4, "Adam learning rate", None, "positive")
+    gamma: float = _opt(0.99, "discount factor", None, "unit")
+    gae_lambda: float = _opt(0.95, "GAE lambda", None, "unit")
+    clip_range: float = _opt(0.2, "PPO clip range of the on-policy ratio", None, "positive")
+    ent_coef: float = _opt(0.0, "entropy bonus coefficient")
+    vf_coef: float = _opt(0.5, "value loss coefficient")
+    max_grad_norm: float = _opt(0.5, "gradient norm clip", None, "positive")
+    n_train_seeds: int = _opt(
+        500, "size of the training pool of start states (reset seeds 0..n-1)", None, "positive"
+    )

@@ -45,12 +45,20 @@ class _Envs:
         self.make = make
         self.envs: dict[int, gym.Env] = {}
 
-    def reset(self, jobs: Sequence[tuple[int, int]]) -> list[Any]:
+    def reset(self, jobs: Sequence[tuple[int, tuple[int, Sequence[Any]]]]) -> list[Any]:
         out = []
-        for i, seed in jobs:
+        for i, (seed, prefix) in jobs:
             if i not in self.envs:
                 self.envs[i] = self.make()
-            out.append(self.envs[i].reset(seed=int(seed))[0])
+            env = self.envs[i]
+            obs = env.reset(seed=int(seed))[0]
+            for action in prefix:
+                obs, _, terminated, truncated, _ = env.step(
+                    _to_env_action(env.action_space, action)
+                )
+                if terminated or truncated:
+                    raise RuntimeError(f"the roll-in from start state {seed} ended the episode")
+            out.append(obs)
         return out
 
     def step(self, jobs: Sequence[tuple[int, Any]]) -> list[Transition]:
@@ -142,10 +150,17 @@ class EnvPool:
                 out[k] = r
         return out
 
-    def reset(self, seeds: Sequence[int], indices: Sequence[int] | None = None) -> list[Any]:
-        """Reset envs ``indices`` (default ``0..len(seeds)-1``) from ``seeds``."""
+    def reset(
+        self,
+        seeds: Sequence[int],
+        indices: Sequence[int] | None = None,
+        prefixes: Sequence[Sequence[Any]] | None = None,
+    ) -> list[Any]:
+        """Reset envs ``indices`` (default ``0..len(seeds)-1``) from ``seeds``, then take the
+        actions of ``prefixes[k]`` in env ``k`` (a roll-in), if given."""
         indices = range(len(seeds)) if indices is None else indices
-        return self._run("reset", list(zip(indices, seeds)))
+        prefixes = prefixes if prefixes is not None else [()] * len(seeds)
+        return self._run("reset", list(zip(indices, zip(seeds, prefixes))))
 
     def step(self, indices: Sequence[int], actions: Sequence[Any]) -> list[Transition]:
         return self._run("step", list(zip(indices, actions)))

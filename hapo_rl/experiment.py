@@ -43,11 +43,10 @@ import tomllib
 from tqdm import tqdm
 
 from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.config import GroupConfig, HAPOConfig
 from hapo_rl.io import atomic_write, write_csv
+from hapo_rl.methods import METHODS
 from hapo_rl.tasks import TaskError, resolve_env_id
 
-ALGO_CONFIGS: dict[str, type[GroupConfig]] = {"hapo": HAPOConfig, "grpo": GroupConfig}
 RUN_OPTIONS: dict[str, type] = {"teacher": str, "env_workers": int}
 EXPERIMENT_KEYS: dict[str, type] = {
     "tasks": list,
@@ -137,11 +136,12 @@ def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, 
     if not isinstance(table, dict):
         raise ExperimentError(f"{path}: methods.{name}: expected a table")
     algo = table.get("algo")
-    if algo not in ALGO_CONFIGS:
+    if algo not in METHODS:
         raise ExperimentError(
-            f"{path}: methods.{name}.algo: expected one of {', '.join(ALGO_CONFIGS)}, got {algo!r}"
+            f"{path}: methods.{name}.algo: expected one of {', '.join(METHODS)}, got {algo!r}"
         )
-    fields = {f.name: f for f in dataclasses.fields(ALGO_CONFIGS[algo])}
+    method = METHODS[algo]
+    fields = {f.name: f for f in dataclasses.fields(method.config_class)}
     settings: dict[str, Any] = {}
     for key, value in table.items():
         where = f"methods.{name}.{key}"
@@ -161,8 +161,11 @@ def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, 
             raise ExperimentError(
                 f"{path}: {where}: unknown setting for {algo}; see python -m hapo_rl.run --help"
             )
+    if "teacher" in settings and not method.uses_teacher:
+        raise ExperimentError(f"{path}: methods.{name}.teacher: {algo} uses no teacher")
     try:
-        ALGO_CONFIGS[algo](**{k: v for k, v in settings.items() if k in fields})
+        given = {k: v for k, v in settings.items() if k in fields}
+        method.config_class(**method.settings(algo, given, lambda k: f"{k}"))
     except ValueError as exc:
         raise ExperimentError(f"{path}: methods.{name}: {exc}") from None
     return algo, settings

@@ -22,9 +22,17 @@ TRAIN_COLUMNS = (
 )
 
 
+def _mean(values: list[float]) -> float:
+    """Mean of the values that are numbers; NaN (not applicable) if none is."""
+    known = [v for v in values if not np.isnan(v)]
+    return float(np.mean(known)) if known else float("nan")
+
+
 class RunRecorder(BaseCallback):
-    """Every ``eval_every`` env steps: evaluate on held-out start states, append a row to
-    ``curves.csv``, save ``model.zip``. At the end: a last evaluation and ``summary.json``."""
+    """Every ``eval_every`` env steps, between updates: evaluate on held-out start states,
+    append a row to ``curves.csv``, save ``model.zip``. At the end: a last evaluation and
+    ``summary.json``. Works with any model that has ``evaluate``, ``save_checkpoint``,
+    ``last_stats`` (``IterationStats`` of its last update), ``teacher_steps`` and ``task``."""
 
     model: GRPO
 
@@ -35,6 +43,7 @@ class RunRecorder(BaseCallback):
         eval_every: int,
         eval_episodes: int,
         eval_deterministic: bool = False,
+        algo: str = "",
         progress: bool = True,
         rows: list[dict[str, float]] | None = None,
     ) -> None:
@@ -44,9 +53,11 @@ class RunRecorder(BaseCallback):
         self.eval_every = eval_every
         self.eval_episodes = eval_episodes
         self.eval_deterministic = eval_deterministic
+        self.algo = algo
         self.progress = progress
         self.rows: list[dict[str, float]] = list(rows or [])
         self._pending: list[IterationStats] = []
+        self._last_seen: IterationStats | None = None
         self._next_eval = 0
         self._start = 0.0
 
@@ -64,17 +75,28 @@ class RunRecorder(BaseCallback):
             self._evaluate()
         self._next_eval = (self.model.num_timesteps // self.eval_every + 1) * self.eval_every
 
-    def _on_step(self) -> bool:
-        assert self.model.last_stats is not None
-        self._pending.append(self.model.last_stats)
-        self.pbar.update(min(self.model.num_timesteps, self.total_steps) - self.pbar.n)
+    def _collect(self) -> None:
+        """Keep the statistics of an iteration (an update) not kept yet."""
+        stats = self.model.last_stats
+        if stats is not None and stats is not self._last_seen:
+            self._pending.append(stats)
+            self._last_seen = stats
+
+    def _on_rollout_start(self) -> None:
+        """Between updates (SB3 calls this before each rollout, the group methods before each
+        iteration): evaluate and checkpoint once ``eval_every`` env steps have passed."""
+        self._collect()
         if self.model.num_timesteps >= self._next_eval:
             self._evaluate()
             while self._next_eval <= self.model.num_timesteps:
                 self._next_eval += self.eval_every
+
+    def _on_step(self) -> bool:
+        self.pbar.update(min(self.model.num_timesteps, self.total_steps) - self.pbar.n)
         return True
 
     def _on_training_end(self) -> None:
+        self._collect()
         if self.rows[-1]["step"] != self.model.num_timesteps:
             self._evaluate()
         self.pbar.close()
@@ -83,7 +105,7 @@ class RunRecorder(BaseCallback):
         write_json(
             self.run_dir / "summary.json",
             {
-                "algo": self.model.__class__.__name__.lower(),
+                "algo": self.algo or self.model.__class__.__name__.lower(),
                 "env_id": self.model.task.env_id,
                 "seed": self.model.seed,
                 "total_steps": int(self.model.num_timesteps),
@@ -99,12 +121,7 @@ class RunRecorder(BaseCallback):
 
     def _evaluate(self) -> None:
         result = self.model.evaluate(self.eval_episodes, self.eval_deterministic)
-        train = {
-            name: float(np.mean([getattr(s, name) for s in self._pending]))
-            if self._pending
-            else float("nan")
-            for name in TRAIN_COLUMNS
-        }
+        train = {name: _mean([getattr(s, name) for s in self._pending]) for name in TRAIN_COLUMNS}
         self._pending.clear()
         row = {
             "step": int(self.model.num_timesteps),

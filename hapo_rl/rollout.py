@@ -50,13 +50,15 @@ def collect_episodes(
     policy: BasePolicy,
     deterministic: bool = False,
     watch: Stopwatch | None = None,
+    prefixes: Sequence[Sequence[Any]] | None = None,
 ) -> list[Episode]:
     """Run one episode per seed (env ``i`` of ``pool`` from ``seeds[i]``), stepping all live
-    envs after one batched policy call."""
+    envs after one batched policy call. With ``prefixes``, env ``i`` first takes the actions
+    ``prefixes[i]`` (a roll-in by someone else); the episode holds only the policy's steps."""
     watch = watch or Stopwatch()
     n = len(seeds)
     with watch.section("env"):
-        obs_now = pool.reset(seeds)
+        obs_now = pool.reset(seeds, prefixes=prefixes)
     traj: list[dict[str, list]] = [{"obs": [], "act": [], "logp": [], "rew": []} for _ in range(n)]
     ended: list[tuple[bool, bool] | None] = [None] * n
     live = list(range(n))
@@ -97,6 +99,19 @@ def collect_episodes(
             )
         )
     return episodes
+
+
+def evaluate(
+    pool: EnvPool, seeds: Sequence[int], policy: BasePolicy, deterministic: bool = False
+) -> dict[str, float]:
+    """Success rate, mean return and mean length of one episode from each of ``seeds``."""
+    policy.set_training_mode(False)
+    episodes = collect_episodes(pool, seeds, policy, deterministic)
+    return {
+        "success_rate": float(np.mean([e.success for e in episodes])),
+        "return_mean": float(np.mean([e.ret for e in episodes])),
+        "length_mean": float(np.mean([e.length for e in episodes])),
+    }
 
 
 def teacher_episode(

@@ -22,27 +22,49 @@ import torch as th
 from stable_baselines3.common.logger import configure
 
 import hapo_rl
-from hapo_rl.algos import GRPO, HAPO
+from hapo_rl.algos import PPOBaseline
 from hapo_rl.algos.grpo import NumericalError
-from hapo_rl.algos.hapo import TeacherError
+from hapo_rl.algos.guided import TeacherError
 from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.config import GroupConfig, HAPOConfig
 from hapo_rl.io import write_json
+from hapo_rl.methods import METHODS
 from hapo_rl.recording import RunRecorder
 from hapo_rl.runtime import tune_process
 from hapo_rl.tasks import TaskError, resolve_env_id
 
-ALGOS: dict[str, type[GRPO]] = {"hapo": HAPO, "grpo": GRPO}
 DEFAULT_TOTAL_STEPS = 2_000_000
 
 
+def setting_fields() -> dict[str, dataclasses.Field]:
+    """Every method's settings by name (a name shared by methods has one type)."""
+    found: dict[str, dataclasses.Field] = {}
+    for method in METHODS.values():
+        for f in dataclasses.fields(method.config_class):
+            found.setdefault(f.name, f)
+    return found
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("algorithm settings (hapo-only ones are marked [hapo])")
-    base = {f.name for f in dataclasses.fields(GroupConfig)}
-    for f in dataclasses.fields(HAPOConfig):
-        flag = "--" + f.name.replace("_", "-")
-        tag = "" if f.name in base else "[hapo] "
-        help_text = f"{tag}{f.metadata['help']} (default: {f.default})"
+    group = parser.add_argument_group(
+        "method settings ([methods] it applies to; the default differs by method where shown)"
+    )
+    for name, f in setting_fields().items():
+        users = [m for m, method in METHODS.items() if name in method.setting_names]
+        defaults: dict[Any, list[str]] = {}
+        for m in users:
+            default = METHODS[m].settings(m, {}).get(
+                name, METHODS[m].config_class.__dataclass_fields__[name].default
+            )
+            defaults.setdefault(default, []).append(m)
+        if len(defaults) == 1:
+            default_text = f"default: {next(iter(defaults))}"
+        else:
+            default_text = "defaults: " + "; ".join(
+                f"{value} ({', '.join(ms)})" for value, ms in defaults.items()
+            )
+        where = "all" if len(users) == len(METHODS) else ", ".join(users)
+        help_text = f"[{where}] {f.metadata['help']} ({default_text})"
+        flag = "--" + name.replace("_", "-")
         if f.type in ("bool", bool):
             group.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
@@ -57,7 +79,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m hapo_rl.run",
-        description="Train HAPO or GRPO on a Gymnasium task and record a run folder.",
+        description="Train HAPO or a baseline on a Gymnasium task and record a run folder.",
     )
     parser.add_argument(
         "--env",
@@ -66,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "or module:Id (default: %(default)s)",
     )
     parser.add_argument(
-        "--algo", default="hapo", choices=sorted(ALGOS), help="method (default: %(default)s)"
+        "--algo",
+        default="hapo",
+        choices=list(METHODS),
+        help="method (default: %(default)s): "
+        + "; ".join(f"{name}: {m.summary}" for name, m in METHODS.items()),
     )
     parser.add_argument(
         "--total-steps",
@@ -147,24 +173,24 @@ def _git_commit() -> str:
 
 
 def _settings(args: argparse.Namespace, algo: str) -> dict[str, Any]:
-    config_cls = HAPO.config_class if algo == "hapo" else GRPO.config_class
-    allowed = {f.name for f in dataclasses.fields(config_cls)}
-    settings = {}
-    for f in dataclasses.fields(HAPOConfig):
-        value = getattr(args, f.name)
-        if value is None:
-            continue
-        if f.name not in allowed:
-            raise UsageError(f"--{f.name.replace('_', '-')} applies to hapo only, not {algo}")
-        settings[f.name] = value
-    return settings
+    given = {name: getattr(args, name) for name in setting_fields()}
+    try:
+        return METHODS[algo].settings(
+            algo, {k: v for k, v in given.items() if v is not None}, _flag
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 @dataclasses.dataclass
 class Plan:
     """A checked run, ready to start or to resume; nothing written yet."""
 
-    model: GRPO
+    model: Any
     run_dir: Path
     config: dict[str, Any]
     progress: bool
@@ -184,16 +210,17 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     if args.env_workers < 0:
         raise UsageError(f"--env-workers must be 0 or more, got {args.env_workers}")
     env_id = resolve_env_id(args.env)
+    method = METHODS[args.algo]
     settings = _settings(args, args.algo)
-    if args.algo == "hapo":
+    if method.uses_teacher:
         settings["teacher"] = args.teacher
     elif args.teacher is not None:
-        raise UsageError(f"--teacher applies to hapo only, not {args.algo}")
+        raise UsageError(f"--teacher does not apply to {args.algo}: it uses no teacher")
     try:
-        model = ALGOS[args.algo](env_id, seed=args.seed, env_workers=args.env_workers, **settings)
+        model = method.cls(env_id, seed=args.seed, env_workers=args.env_workers, **settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if isinstance(model, HAPO):
+    if method.uses_teacher:
         model.check_teacher()
     run_dir = (
         args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
@@ -239,14 +266,19 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     if args.run_dir is None or not (args.run_dir / "config.json").is_file():
         raise UsageError("--resume needs --run-dir naming a run folder with a config.json")
     config = json.loads((args.run_dir / "config.json").read_text())
-    cls = ALGOS[config["algo"]]
+    if config.get("algo") not in METHODS:
+        raise UsageError(f"{args.run_dir / 'config.json'}: unknown algo {config.get('algo')!r}")
+    cls = METHODS[config["algo"]].cls
+    if cls is PPOBaseline and args.env_workers:
+        raise UsageError("--env-workers applies to the group methods; ppo steps its envs here")
     model = None
     for name in ("model.zip", "model.prev.zip"):
         path = args.run_dir / name
         if not path.is_file():
             continue
         try:
-            model = cls.load(path, env_workers=args.env_workers)
+            extra = {} if cls is PPOBaseline else {"env_workers": args.env_workers}
+            model = cls.load(path, **extra)
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
             print(
@@ -293,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         config["eval_every"],
         config["eval_episodes"],
         config["eval_deterministic"],
+        config["algo"],
         plan.progress,
         rows=plan.rows,
     )

@@ -113,6 +113,18 @@ def test_profile_replaces_experiment_keys(tmp_path):
             lambda t: t + '\n[methods.bad]\nalgo = "hapo"\ntau = 3.0\n',
             "methods.bad: tau must be in [0, 1]",
         ),
+        (
+            lambda t: t + '\n[methods.always]\nalgo = "always-inject"\ngate = "thompson"\n',
+            "methods.always: always-inject means gate 'always'",
+        ),
+        (
+            lambda t: t + '\n[methods.p]\nalgo = "ppo"\ngroup_size = 4\n',
+            "methods.p.group_size: unknown setting for ppo",
+        ),
+        (
+            lambda t: t + '\n[methods.p]\nalgo = "ppo"\nteacher = "tests.tiny:RightTeacher"\n',
+            "methods.p.teacher: ppo uses no teacher",
+        ),
         (lambda t: "not [toml", "not valid TOML"),
     ],
 )

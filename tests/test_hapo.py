@@ -8,7 +8,7 @@ import torch as th
 
 from hapo_rl import GRPO, HAPO
 from hapo_rl.advantages import group_advantages
-from hapo_rl.algos.hapo import TeacherError
+from hapo_rl.algos.guided import TeacherError
 from hapo_rl.rollout import Episode
 from tests.tiny import ContinuousRightTeacher, LeftTeacher, RightTeacher
 

@@ -1,12 +1,41 @@
-"""Behaviour cloning: maximise the policy's log-likelihood of teacher actions."""
+"""Behaviour cloning: maximise the policy's log-likelihood of teacher actions.
+
+``clone`` is the update (also HAPO's warm start); ``BC`` is static teacher forcing as a method:
+each iteration the teacher runs from ``demos_per_iter`` training start states (every step
+charged), its successful episodes replace the dataset's earlier episode from the same start
+state, and the policy takes ``n_epochs`` passes' worth of random minibatches from the dataset.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from hapo_rl.algos.grpo import IterationStats, NumericalError
+from hapo_rl.algos.guided import Guided
+from hapo_rl.config import BCConfig
 from hapo_rl.rollout import Episode
+
+
+def _nll_step(
+    policy: ActorCriticPolicy, obs: th.Tensor, actions: th.Tensor, max_grad_norm: float
+) -> float:
+    loss = -policy.get_distribution(obs).log_prob(actions).mean()
+    if not th.isfinite(loss):
+        raise NumericalError("non-finite behaviour-cloning loss")
+    policy.optimizer.zero_grad()
+    loss.backward()
+    th.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+    policy.optimizer.step()
+    return loss.item()
+
+
+def _stack(episodes: list[Episode]) -> tuple[th.Tensor, th.Tensor]:
+    obs = th.as_tensor(np.concatenate([e.obs for e in episodes]))
+    return obs, th.as_tensor(np.concatenate([e.actions for e in episodes]))
 
 
 def clone(
@@ -15,22 +44,56 @@ def clone(
     epochs: int,
     batch_size: int,
     rng: np.random.Generator,
+    max_grad_norm: float = 0.5,
 ) -> float:
-    """``epochs`` passes of minibatch cross-entropy (negative log-likelihood) on the episodes'
-    steps with the policy's own optimiser; returns the last epoch's mean loss."""
-    obs = th.as_tensor(np.concatenate([e.obs for e in episodes]))
-    actions = th.as_tensor(np.concatenate([e.actions for e in episodes]))
+    """``epochs`` passes of minibatch negative log-likelihood on the episodes' steps with the
+    policy's own optimiser; returns the last epoch's mean loss."""
+    obs, actions = _stack(episodes)
     policy.set_training_mode(True)
     mean_loss = float("nan")
     for _ in range(epochs):
         perm = th.as_tensor(rng.permutation(len(obs)))
-        losses = []
-        for start in range(0, len(obs), batch_size):
-            mb = perm[start : start + batch_size]
-            loss = -policy.get_distribution(obs[mb]).log_prob(actions[mb]).mean()
-            policy.optimizer.zero_grad()
-            loss.backward()
-            policy.optimizer.step()
-            losses.append(loss.item())
+        losses = [
+            _nll_step(policy, obs[mb], actions[mb], max_grad_norm) for mb in perm.split(batch_size)
+        ]
         mean_loss = float(np.mean(losses))
     return mean_loss
+
+
+class BC(Guided):
+    """Behaviour cloning on the teacher's successful episodes, nothing else."""
+
+    config_class: ClassVar[type[BCConfig]] = BCConfig
+    config: BCConfig
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if getattr(self, "dataset", None) is None:  # a loaded model keeps its saved dataset
+            self.dataset: dict[int, Episode] = {}
+
+    def _iteration(self) -> IterationStats:
+        cfg = self.config
+        keys = self.rng.choice(self.task.train_seeds, size=cfg.demos_per_iter, replace=False)
+        demos = self._demos(self._covered(keys))
+        steps = sum(d.length for d in demos)
+        self.dataset.update({d.seed: d for d in demos if d.success})
+        loss = float("nan")
+        if self.dataset:
+            with self.watch.section("learn"):
+                obs, actions = _stack(list(self.dataset.values()))
+                idx = th.as_tensor(self.rng.integers(len(obs), size=cfg.n_epochs * max(steps, 1)))
+                self.policy.set_training_mode(True)
+                losses = [
+                    _nll_step(self.policy, obs[mb], actions[mb], cfg.max_grad_norm)
+                    for mb in idx.split(cfg.batch_size)
+                ]
+                loss = float(np.mean(losses))
+        return IterationStats(
+            env_steps=steps,
+            teacher_steps=steps,
+            train_success_rate=float("nan"),
+            injection_rate=float("nan"),
+            teacher_step_share=1.0,
+            zero_adv_group_frac=float("nan"),
+            loss=loss,
+        )

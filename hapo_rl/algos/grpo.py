@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ from hapo_rl.config import GroupConfig
 from hapo_rl.envpool import EnvPool
 from hapo_rl.io import atomic_write
 from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import Episode, collect_episodes
+from hapo_rl.rollout import Episode, collect_episodes, evaluate
 from hapo_rl.tasks import Task, resolve_env_id
 from hapo_rl.timing import Stopwatch
 
@@ -47,6 +47,7 @@ class IterationStats:
     teacher_step_share: float
     zero_adv_group_frac: float
     loss: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)  # method-specific, TensorBoard only
 
 
 class GRPO(BaseAlgorithm):
@@ -143,6 +144,16 @@ class GRPO(BaseAlgorithm):
         train_success = float(np.mean([e.success for e in episodes]))
         groups = [episodes[i : i + cfg.group_size] for i in range(0, len(seeds), cfg.group_size)]
         groups, teacher_steps = self._augment_groups(groups)
+        return self._learn_from_groups(
+            groups, on_policy_steps + teacher_steps, teacher_steps, train_success
+        )
+
+    def _learn_from_groups(
+        self, groups: list[list[Episode]], env_steps: int, teacher_steps: int, train_success: float
+    ) -> IterationStats:
+        """Group-relative advantages, then the update on every group whose advantages are not
+        all zero; the iteration's statistics."""
+        cfg = self.config
         adv = [  # per group: groups may differ in size once episodes are added
             group_advantages(np.array([[e.ret for e in g]]), cfg.adv_baseline, cfg.adv_scale)[0]
             for g in groups
@@ -155,7 +166,7 @@ class GRPO(BaseAlgorithm):
         with self.watch.section("learn"):
             loss = self._update(batch_eps) if batch_eps else 0.0
         return IterationStats(
-            env_steps=on_policy_steps + teacher_steps,
+            env_steps=env_steps,
             teacher_steps=teacher_steps,
             train_success_rate=train_success,
             injection_rate=n_injected / len(groups),
@@ -226,14 +237,16 @@ class GRPO(BaseAlgorithm):
         )
         cb.on_training_start(locals(), globals())
         while self.num_timesteps < total:
+            cb.on_rollout_start()
             t0 = time.perf_counter()
             stats = self._iteration()
             self.num_timesteps += stats.env_steps
             self.teacher_steps += stats.teacher_steps
             self.last_stats = stats
             self._n_updates += 1
-            for name, value in asdict(stats).items():
-                self.logger.record(f"train/{name}", value)
+            for name, value in {**asdict(stats), **stats.extra}.items():
+                if name != "extra":
+                    self.logger.record(f"train/{name}", value)
             self.logger.record("time/iteration_s", time.perf_counter() - t0)
             if self._n_updates % log_interval == 0:
                 self.logger.dump(self.num_timesteps)
@@ -253,11 +266,4 @@ class GRPO(BaseAlgorithm):
     def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
         """Success rate, mean return and mean length on the first ``n_episodes`` held-out
         start states."""
-        seeds = self.task.eval_seeds(n_episodes)
-        self.policy.set_training_mode(False)
-        eps = collect_episodes(self._envs, seeds, self.policy, deterministic)
-        return {
-            "success_rate": float(np.mean([e.success for e in eps])),
-            "return_mean": float(np.mean([e.ret for e in eps])),
-            "length_mean": float(np.mean([e.length for e in eps])),
-        }
+        return evaluate(self._envs, self.task.eval_seeds(n_episodes), self.policy, deterministic)

@@ -6,32 +6,26 @@ its failed episodes replaced by successful teacher episodes from the same start 
 steps are off-policy and use the policy-shaping loss ``-pi/(pi+gamma) * A`` (or imitation
 ``-A log pi``) instead of the clipped ratio. With ``mix_every_group`` (the mixed-policy
 baseline) every group instead gets one teacher episode added, failed or not, with no gate.
+With ``warm_start_demos`` the first iteration clones that many teacher episodes (bc-grpo).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import cloudpickle
 import torch as th
 
-from hapo_rl.algos.grpo import GRPO
+from hapo_rl.algos.bc import clone
+from hapo_rl.algos.grpo import IterationStats
+from hapo_rl.algos.guided import Guided
 from hapo_rl.config import HAPOConfig
 from hapo_rl.gate import BetaGate
-from hapo_rl.rollout import Episode, teacher_episode
+from hapo_rl.rollout import Episode
 from hapo_rl.tasks import Task
-from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
-from hapo_rl.teachers.registry import load_teacher
-
-#: After this many teacher episodes without one success, training stops with an error.
-TEACHER_GIVE_UP = 20
+from hapo_rl.teachers.base import Teacher, covered
 
 
-class TeacherError(RuntimeError):
-    """The teacher failed in a way that makes HAPO meaningless (it never succeeds)."""
-
-
-class HAPO(GRPO):
+class HAPO(Guided):
     """Hindsight-Anchored Policy Optimization.
 
     :param teacher: a ``Teacher``, a ``"module:callable"`` spec, or None for the task's
@@ -44,7 +38,7 @@ class HAPO(GRPO):
     def __init__(
         self, env: str | Task | None, teacher: Teacher | str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(env, **kwargs)
+        super().__init__(env, teacher, **kwargs)
         if self.config is not None:
             cfg = self.config
             self.gate = BetaGate(
@@ -56,59 +50,40 @@ class HAPO(GRPO):
                 adaptive_tau=cfg.adaptive_tau,
                 fixed_prob=cfg.fixed_prob,
             )
-            self.teacher_attempts = 0
-            self.teacher_successes = 0
-            self.teacher_spec = teacher if isinstance(teacher, str) else None
-            self.teacher = self._make_teacher(teacher)
+            self.warm_started = cfg.warm_start_demos == 0
 
-    def _make_teacher(self, teacher: Teacher | str | None) -> Teacher:
+    def _iteration(self) -> IterationStats:
+        if self.warm_started:
+            return super()._iteration()
         cfg = self.config
-        if teacher is None or isinstance(teacher, str):
-            teacher = load_teacher(self.task.env_id, teacher, detour=cfg.teacher_detour)
-        if cfg.teacher_epsilon > 0:
-            teacher = NoisyTeacher(teacher, cfg.teacher_epsilon, rng_seed=self.seed or 0)
-        return teacher
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self._teacher_env = self.task.make()
-        self._teacher_plans: dict[int, list[Any]] = {}
-        if getattr(self, "teacher", None) is None and hasattr(self, "teacher_spec"):
-            self.teacher = self._make_teacher(self.teacher_spec)  # loaded, teacher not pickled
-
-    def _teacher_episode(self, seed: int) -> Episode:
-        """The teacher's episode from ``seed``; a teacher that declares ``deterministic = True``
-        plans once per start state and its actions are replayed after that (env steps are
-        taken, and charged, every time)."""
-        try:
-            episode = teacher_episode(
-                self._teacher_env, self.teacher, seed, self._teacher_plans.get(seed), self.watch
+        n = cfg.warm_start_demos
+        seeds = self.rng.choice(self.task.train_seeds, size=n, replace=n > self.task.n_train)
+        demos = self._demos(self._covered(seeds))
+        steps = sum(d.length for d in demos)
+        good = [d for d in demos if d.success]
+        with self.watch.section("learn"):
+            loss = (
+                clone(
+                    self.policy,
+                    good,
+                    cfg.warm_start_epochs,
+                    cfg.batch_size,
+                    self.rng,
+                    cfg.max_grad_norm,
+                )
+                if good
+                else 0.0
             )
-        except Exception as exc:
-            raise TeacherError(f"the teacher failed on start state {seed}: {exc}") from exc
-        if getattr(self.teacher, "deterministic", False):
-            self._teacher_plans[seed] = list(episode.actions)
-        return episode
-
-    def check_teacher(self) -> None:
-        """Run the teacher on training start states until it succeeds once; raise
-        ``TeacherError`` if it raises, acts outside the action space, or never succeeds."""
-        seeds = [s for s in self.task.train_seeds if covered(s, self.config.teacher_coverage)]
-        for seed in seeds[:TEACHER_GIVE_UP]:
-            if self._teacher_episode(int(seed)).success:
-                return
-        raise TeacherError(
-            f"the teacher never produced a success in {min(len(seeds), TEACHER_GIVE_UP)} "
-            f"episodes on {self.task.env_id}"
+        self.warm_started = True
+        return IterationStats(
+            env_steps=steps,
+            teacher_steps=steps,
+            train_success_rate=float("nan"),
+            injection_rate=0.0,
+            teacher_step_share=1.0,
+            zero_adv_group_frac=float("nan"),
+            loss=loss,
         )
-
-    def _excluded_save_params(self) -> list[str]:
-        excluded = [*super()._excluded_save_params(), "_teacher_env", "_teacher_plans"]
-        try:
-            cloudpickle.dumps(self.teacher)
-        except Exception:  # a user's teacher need not pickle: pass it to load() instead
-            excluded.append("teacher")
-        return excluded
 
     def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
         cfg = self.config
@@ -125,20 +100,13 @@ class HAPO(GRPO):
                 continue
             else:
                 n = cfg.n_inject
-            demos = [self._teacher_episode(key) for _ in range(n)]
+            demos = self._demos([key] * n)
             steps += sum(d.length for d in demos)
             good = [d for d in demos if d.success]
-            self.teacher_attempts += len(demos)
-            self.teacher_successes += len(good)
             if cfg.mix_every_group:
                 group.extend(good)
             else:
                 group[: len(good)] = good
-        if self.teacher_attempts >= TEACHER_GIVE_UP and self.teacher_successes == 0:
-            raise TeacherError(
-                f"the teacher never produced a success in {self.teacher_attempts} episodes "
-                f"on {self.task.env_id}"
-            )
         return groups, steps
 
     def _step_loss(

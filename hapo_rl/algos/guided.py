@@ -1,0 +1,111 @@
+"""What every teacher-using method shares: the teacher, its episodes and their bookkeeping.
+
+HAPO, JSRL and BC derive from ``Guided``. A teacher episode runs in an env of its own and
+every step of it is charged to the budget. A teacher that declares ``deterministic = True``
+plans once per start state; its actions are replayed after that (the env still steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import cloudpickle
+
+from hapo_rl.algos.grpo import GRPO
+from hapo_rl.config import TeacherConfig
+from hapo_rl.rollout import Episode, teacher_episode
+from hapo_rl.tasks import Task
+from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.registry import load_teacher
+
+#: After this many teacher episodes without one success, training stops with an error.
+TEACHER_GIVE_UP = 20
+
+
+class TeacherError(RuntimeError):
+    """The teacher failed in a way that makes the method meaningless (it never succeeds)."""
+
+
+class Guided(GRPO):
+    """GRPO's machinery plus a teacher.
+
+    :param teacher: a ``Teacher``, a ``"module:callable"`` spec, or None for the task's
+        built-in scripted teacher.
+    """
+
+    config: TeacherConfig
+
+    def __init__(
+        self, env: str | Task | None, teacher: Teacher | str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(env, **kwargs)
+        if self.config is not None:
+            self.teacher_attempts = 0
+            self.teacher_successes = 0
+            self.teacher_spec = teacher if isinstance(teacher, str) else None
+            self.teacher = self._make_teacher(teacher)
+
+    def _make_teacher(self, teacher: Teacher | str | None) -> Teacher:
+        cfg = self.config
+        if teacher is None or isinstance(teacher, str):
+            teacher = load_teacher(self.task.env_id, teacher, detour=cfg.teacher_detour)
+        if cfg.teacher_epsilon > 0:
+            teacher = NoisyTeacher(teacher, cfg.teacher_epsilon, rng_seed=self.seed or 0)
+        return teacher
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._teacher_env = self.task.make()
+        if getattr(self, "_teacher_plans", None) is None:  # a loaded model keeps its plans
+            self._teacher_plans: dict[int, list[Any]] = {}
+        if getattr(self, "teacher", None) is None and hasattr(self, "teacher_spec"):
+            self.teacher = self._make_teacher(self.teacher_spec)  # loaded, teacher not pickled
+
+    def _excluded_save_params(self) -> list[str]:
+        excluded = [*super()._excluded_save_params(), "_teacher_env"]
+        try:
+            cloudpickle.dumps(self.teacher)
+        except Exception:  # a user's teacher need not pickle: pass it to load() instead
+            excluded.append("teacher")
+        return excluded
+
+    def _teacher_episode(self, seed: int) -> Episode:
+        """The teacher's episode from ``seed`` (replayed for a deterministic teacher)."""
+        try:
+            episode = teacher_episode(
+                self._teacher_env, self.teacher, seed, self._teacher_plans.get(seed), self.watch
+            )
+        except Exception as exc:
+            raise TeacherError(f"the teacher failed on start state {seed}: {exc}") from exc
+        if getattr(self.teacher, "deterministic", False):
+            self._teacher_plans[seed] = list(episode.actions)
+        return episode
+
+    def _demos(self, seeds: Iterable[int]) -> list[Episode]:
+        """Teacher episodes from ``seeds`` (successful or not); raises ``TeacherError`` once
+        ``TEACHER_GIVE_UP`` episodes have brought no success at all."""
+        demos = [self._teacher_episode(int(seed)) for seed in seeds]
+        self.teacher_attempts += len(demos)
+        self.teacher_successes += sum(d.success for d in demos)
+        if self.teacher_attempts >= TEACHER_GIVE_UP and self.teacher_successes == 0:
+            raise TeacherError(
+                f"the teacher never produced a success in {self.teacher_attempts} episodes "
+                f"on {self.task.env_id}"
+            )
+        return demos
+
+    def _covered(self, seeds: Iterable[int]) -> list[int]:
+        """The start states among ``seeds`` that have a teacher (``teacher_coverage``)."""
+        return [int(s) for s in seeds if covered(int(s), self.config.teacher_coverage)]
+
+    def check_teacher(self) -> None:
+        """Run the teacher on training start states until it succeeds once; raise
+        ``TeacherError`` if it raises, acts outside the action space, or never succeeds."""
+        seeds = self._covered(self.task.train_seeds)[:TEACHER_GIVE_UP]
+        for seed in seeds:
+            if self._teacher_episode(seed).success:
+                return
+        raise TeacherError(
+            f"the teacher never produced a success in {len(seeds)} episodes on {self.task.env_id}"
+        )

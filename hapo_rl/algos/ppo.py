@@ -1,0 +1,163 @@
+"""stable-baselines3's PPO as a baseline, with the project's network, start-state pools and
+run-folder interface (``evaluate``, ``save_checkpoint``, ``last_stats``).
+
+The training envs reset from start states drawn from the training pool (``StartStates``);
+evaluation uses the held-out pool as for every method. A checkpoint holds, besides SB3's own
+state, the training envs mid-episode and the torch, numpy and Python RNG states, so a resumed
+run continues exactly where the checkpoint was taken (checkpoints fall between rollouts).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from hapo_rl.algos.grpo import IterationStats
+from hapo_rl.config import PPOConfig
+from hapo_rl.envpool import EnvPool
+from hapo_rl.io import atomic_write
+from hapo_rl.policies import policy_kwargs_for
+from hapo_rl.rollout import evaluate
+from hapo_rl.tasks import Task, is_success, resolve_env_id
+
+
+class StartStates(gym.Wrapper):
+    """Start every episode from a start state drawn from ``pool``; ``reset(seed=s)`` seeds the
+    draws, not the env. Marks each episode's last step with ``info["is_success"]``."""
+
+    def __init__(self, env: gym.Env, pool: np.ndarray) -> None:
+        super().__init__(env)
+        self.pool = pool
+        self.draws = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        if seed is not None:
+            self.draws = np.random.default_rng(seed)
+        return self.env.reset(seed=int(self.draws.choice(self.pool)), options=options)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info["is_success"] = is_success(terminated, reward, info)
+        return obs, reward, terminated, truncated, info
+
+
+def _training_env(task: Task) -> gym.Env:
+    return Monitor(StartStates(task.make(), task.train_seeds))
+
+
+class PPOBaseline(PPO):
+    """SB3 PPO on a task's training pool.
+
+    :param env: an env id, a family alias or a ``Task``.
+    :param env_workers: must be 0: PPO steps its ``n_envs`` envs in this process.
+    :param settings: fields of ``PPOConfig`` (see ``python -m hapo_rl.run --help``).
+    """
+
+    config_class: ClassVar[type[PPOConfig]] = PPOConfig
+
+    def __init__(
+        self,
+        env: str | Task | VecEnv | None,
+        policy: str | type = "MlpPolicy",
+        seed: int | None = None,
+        device: str = "cpu",
+        env_workers: int = 0,
+        _init_setup_model: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.rng_states: dict[str, Any] | None = None
+        if not _init_setup_model:  # SB3's load(): the saved env and attributes follow
+            super().__init__(policy, env, device=device, _init_setup_model=False)
+            return
+        if env_workers:
+            raise ValueError("env_workers applies to the group methods; ppo steps its envs here")
+        self.config = PPOConfig(**settings)
+        cfg = self.config
+        task = env if isinstance(env, Task) else Task(resolve_env_id(str(env)))
+        self.task = Task(task.env_id, n_train=cfg.n_train_seeds)
+        self.task.check()
+        self.teacher_steps = 0
+        vec_env = DummyVecEnv([partial(_training_env, self.task)] * cfg.n_envs)
+        if isinstance(vec_env.observation_space, gym.spaces.Dict):
+            policy = "MultiInputPolicy"
+        super().__init__(
+            policy,
+            vec_env,
+            learning_rate=cfg.learning_rate,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip_range,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            max_grad_norm=cfg.max_grad_norm,
+            policy_kwargs=policy_kwargs_for(self.task.env_id),
+            seed=seed,
+            device=device,
+        )
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._eval_pool = EnvPool(self.task.make)
+        self._outcomes: list[bool] = []
+        self.last_stats: IterationStats | None = None
+        if self.rng_states is not None:
+            th.set_rng_state(self.rng_states["torch"])
+            np.random.set_state(self.rng_states["numpy"])
+            random.setstate(self.rng_states["python"])
+
+    def _excluded_save_params(self) -> list[str]:
+        # the training envs are saved (mid-episode, with their draws) so a resume is exact
+        kept = [p for p in super()._excluded_save_params() if p != "env"]
+        return [*kept, "_eval_pool", "_outcomes", "last_stats"]
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None):
+        super()._update_info_buffer(infos, dones)
+        if dones is not None:
+            self._outcomes += [bool(i["is_success"]) for i, d in zip(infos, dones) if d]
+
+    def train(self) -> None:
+        super().train()
+        steps = self.n_steps * self.n_envs
+        self.last_stats = IterationStats(
+            env_steps=steps,
+            teacher_steps=0,
+            train_success_rate=float(np.mean(self._outcomes)) if self._outcomes else float("nan"),
+            injection_rate=0.0,
+            teacher_step_share=0.0,
+            zero_adv_group_frac=float("nan"),
+            loss=float(self.logger.name_to_value.get("train/loss", float("nan"))),
+        )
+        self._outcomes = []
+
+    def save_checkpoint(self, path: Path) -> None:
+        """Save with the RNG states, through a temporary file renamed into place, after moving
+        the previous checkpoint to ``<name>.prev.zip``."""
+        self.rng_states = {
+            "torch": th.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+        if path.exists():
+            os.replace(path, path.with_suffix(".prev.zip"))
+        atomic_write(path, self.save)
+
+    def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
+        """Success rate, mean return and mean length on the first ``n_episodes`` held-out
+        start states."""
+        return evaluate(
+            self._eval_pool, self.task.eval_seeds(n_episodes), self.policy, deterministic
+        )

@@ -1,0 +1,71 @@
+"""The methods ``--algo`` and experiment files name: an algorithm class and the settings that
+make it that method. ``fixed`` settings define the method and cannot be changed; ``defaults``
+can be."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hapo_rl.algos import BC, GRPO, HAPO, JSRL, PPOBaseline
+from hapo_rl.algos.guided import Guided
+from hapo_rl.config import Config
+
+
+@dataclass(frozen=True)
+class Method:
+    """An algorithm class with the settings that make it a method."""
+
+    cls: type
+    summary: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_class(self) -> type[Config]:
+        return self.cls.config_class
+
+    @property
+    def setting_names(self) -> set[str]:
+        return {f.name for f in dataclasses.fields(self.config_class)}
+
+    @property
+    def uses_teacher(self) -> bool:
+        return issubclass(self.cls, Guided)
+
+    def settings(
+        self, name: str, given: dict[str, Any], spell: Callable[[str], str] = str
+    ) -> dict[str, Any]:
+        """The method's settings with ``given`` applied; ``ValueError`` names (as ``spell``
+        writes it) a setting that does not apply to it or contradicts what defines it."""
+        for key, value in given.items():
+            if key not in self.setting_names:
+                raise ValueError(f"{spell(key)} does not apply to {name}")
+            if key in self.fixed and value != self.fixed[key]:
+                raise ValueError(f"{name} means {spell(key)} {self.fixed[key]!r}; got {value!r}")
+        return {**self.defaults, **given, **self.fixed}
+
+
+METHODS: dict[str, Method] = {
+    "hapo": Method(HAPO, "HAPO: GRPO plus gated Synthetic Success Injection"),
+    "grpo": Method(GRPO, "GRPO: group-relative policy gradient, no teacher"),
+    "always-inject": Method(
+        HAPO, "SSI on every all-failure group, no gate", fixed={"gate": "always"}
+    ),
+    "mixed": Method(
+        HAPO,
+        "one teacher episode joins every group, failed or not (LUFFY-style policy shaping)",
+        fixed={"mix_every_group": True},
+    ),
+    "bc": Method(BC, "behaviour cloning on the teacher's successful episodes only"),
+    "bc-grpo": Method(
+        HAPO,
+        "behaviour-cloning warm start on 500 teacher episodes, then GRPO",
+        fixed={"gate": "never"},
+        defaults={"warm_start_demos": 500},
+    ),
+    "jsrl": Method(JSRL, "jump-start RL: teacher roll-in for the first h steps, h shrinking"),
+    "ppo": Method(PPOBaseline, "stable-baselines3 PPO with the same network"),
+}

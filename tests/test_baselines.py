@@ -1,0 +1,115 @@
+"""The baselines: every method through the CLI, exact resume for each, and what makes BC,
+bc-grpo, JSRL and PPO what they are, on the tiny corridor."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hapo_rl import BC, HAPO, JSRL, PPOBaseline
+from hapo_rl.methods import METHODS
+from hapo_rl.run import main
+from tests.tiny import RightTeacher
+
+ENV = "tests.tiny:Corridor-v0"
+TEACHER = "tests.tiny:RightTeacher"
+GROUPS = ["--group-size", "4", "--groups-per-iter", "4", "--n-train-seeds", "16"]
+SETTINGS = {
+    "hapo": GROUPS,
+    "grpo": GROUPS,
+    "always-inject": GROUPS,
+    "mixed": GROUPS,
+    "bc": ["--demos-per-iter", "4", "--n-train-seeds", "16"],
+    "bc-grpo": [*GROUPS, "--warm-start-demos", "16"],
+    "jsrl": [*GROUPS, "--jsrl-stages", "4"],
+    "ppo": ["--n-envs", "2", "--n-steps", "64", "--n-train-seeds", "16"],
+}
+
+
+def run_args(algo, run_dir, steps=1500, every=500):
+    teacher = ["--teacher", TEACHER] if METHODS[algo].uses_teacher else []
+    return [
+        "--env", ENV, "--algo", algo, *teacher, *SETTINGS[algo], "--no-progress",
+        "--total-steps", str(steps), "--eval-every", str(every), "--eval-episodes", "10",
+        "--run-dir", str(run_dir),
+    ]  # fmt: skip
+
+
+def test_every_method_is_in_the_test_table():
+    assert set(SETTINGS) == set(METHODS)
+
+
+@pytest.mark.parametrize("algo", list(METHODS))
+def test_every_method_trains_records_and_resumes_exactly(tmp_path, algo):
+    run_dir = tmp_path / "run"
+    assert main(run_args(algo, run_dir)) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    whole = pd.read_csv(run_dir / "curves.csv").drop(columns="wall_time_s")
+    assert summary["algo"] == algo and summary["total_steps"] >= 1500
+    assert len(whole) >= 4 and whole["step"].is_monotonic_increasing
+    uses_teacher = METHODS[algo].uses_teacher and algo != "hapo"  # hapo may not need it
+    assert (summary["teacher_steps"] > 0) == uses_teacher or algo == "hapo"
+    assert summary["teacher_steps"] <= summary["total_steps"]
+    # resume from the checkpoint before the last one: the run must end the same way
+    (run_dir / "summary.json").unlink()
+    (run_dir / "model.prev.zip").replace(run_dir / "model.zip")
+    assert main(["--resume", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    resumed = pd.read_csv(run_dir / "curves.csv").drop(columns="wall_time_s")
+    pd.testing.assert_frame_equal(whole, resumed)
+
+
+def test_bc_learns_the_corridor_from_the_teacher_alone():
+    model = BC(
+        ENV, teacher=RightTeacher(), seed=0, demos_per_iter=4, n_train_seeds=16, learning_rate=3e-3
+    )
+    assert model.evaluate(20)["success_rate"] < 0.1
+    model.learn(2000)
+    assert model.teacher_steps == model.num_timesteps  # every step is the teacher's
+    assert len(model.dataset) > 0
+    assert model.evaluate(20)["success_rate"] >= 0.9
+
+
+def test_bc_grpo_warm_start_is_charged_and_cloned():
+    model = HAPO(
+        ENV, teacher=RightTeacher(), seed=0, gate="never", warm_start_demos=16,
+        warm_start_epochs=50, learning_rate=3e-3, group_size=4, groups_per_iter=4,
+        n_train_seeds=16,
+    )  # fmt: skip
+    stats = model._iteration()
+    assert stats.env_steps == stats.teacher_steps == 16 * 12  # 16 teacher episodes of 12 steps
+    assert model.evaluate(20)["success_rate"] >= 0.9
+    later = model._iteration()
+    assert later.teacher_steps == 0 and later.injection_rate == 0  # then plain GRPO
+
+
+def test_jsrl_rolls_in_with_the_teachers_prefix_and_charges_it():
+    model = JSRL(
+        ENV, teacher=RightTeacher(), seed=0, jsrl_stages=4, group_size=4, groups_per_iter=4,
+        n_train_seeds=16,
+    )  # fmt: skip
+    assert model.rollin_fraction == 0.75
+    rollins, teacher_steps = model._rollins(np.array([3, 5]))
+    assert teacher_steps == 2 * 12 and [len(r) for r in rollins] == [9, 9]
+    stats = model._iteration()
+    # the roll-in (4 groups x 4 episodes x 9 steps) and the teacher's runs are charged
+    assert stats.teacher_steps == 16 * 9 + 4 * 12
+    assert stats.env_steps > stats.teacher_steps
+
+
+def test_jsrl_curriculum_hands_over_to_the_policy():
+    model = JSRL(
+        ENV, teacher=RightTeacher(), seed=0, jsrl_stages=4, group_size=8, groups_per_iter=8,
+        n_train_seeds=32, learning_rate=1e-3,
+    )  # fmt: skip
+    model.learn(40_000)
+    assert model.stage == 4 and model.rollin_fraction == 0
+    assert model.evaluate(50)["success_rate"] >= 0.9
+
+
+def test_ppo_draws_training_start_states_and_records_success():
+    model = PPOBaseline(ENV, seed=0, n_envs=2, n_steps=64, n_train_seeds=4)
+    model.learn(256)
+    wrappers = [env.env for env in model.env.envs]  # Monitor -> StartStates
+    assert all(set(w.pool) == {0, 1, 2, 3} for w in wrappers)
+    assert model.last_stats is not None and model.last_stats.env_steps == 128
