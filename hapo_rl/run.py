@@ -52,8 +52,10 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         users = [m for m, method in METHODS.items() if name in method.setting_names]
         defaults: dict[Any, list[str]] = {}
         for m in users:
-            default = METHODS[m].settings(m, {}).get(
-                name, METHODS[m].config_class.__dataclass_fields__[name].default
+            default = (
+                METHODS[m]
+                .settings(m, {})
+                .get(name, METHODS[m].config_class.__dataclass_fields__[name].default)
             )
             defaults.setdefault(default, []).append(m)
         if len(defaults) == 1:
