@@ -4,7 +4,8 @@ Each run is ``python -m hapo_rl.run`` in its own process, writing
 ``<out>/<method>/<env_id>/s<seed>/``; rerunning the same command skips finished runs and resumes
 interrupted ones from their last checkpoint. At the end all curves are gathered into one tidy
 table, ``<out>/curves.parquet`` (and ``curves.csv``), one row per run and evaluation point, and
-``<out>/runs.csv`` lists each run's status and error. Exit status: 0 when every run finished, 1
+``<out>/runs.csv`` lists each run's status and error, ``<out>/experiment.json`` the checked
+file (methods, settings, tasks, seeds, reference method). Exit status: 0 when every run finished, 1
 when some failed, 2 for a bad experiment file or option.
 
 The file (see ``experiments/smoke.toml``)::
@@ -15,6 +16,7 @@ The file (see ``experiments/smoke.toml``)::
     total_steps = 1_000_000
     eval_every = 100_000
     eval_episodes = 100
+    reference = "hapo"        # the method ablation tables compare against (default: the first)
 
     [methods.hapo]            # a method: its algo and any of its settings (see run --help)
     algo = "hapo"
@@ -28,8 +30,10 @@ The file (see ``experiments/smoke.toml``)::
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +47,7 @@ import tomllib
 from tqdm import tqdm
 
 from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.io import atomic_write, write_csv
+from hapo_rl.io import atomic_write, write_csv, write_json
 from hapo_rl.methods import METHODS
 from hapo_rl.tasks import TaskError, resolve_env_id
 
@@ -55,8 +59,10 @@ EXPERIMENT_KEYS: dict[str, type] = {
     "eval_every": int,
     "eval_episodes": int,
     "eval_deterministic": bool,
+    "reference": str,
 }
 REQUIRED = ("tasks", "seeds", "total_steps")
+PR_SET_PDEATHSIG = 1
 
 
 class ExperimentError(ValueError):
@@ -171,7 +177,21 @@ def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, 
     return algo, settings
 
 
-def load_experiment(path: Path, profile: str | None = None) -> tuple[str, list[RunSpec]]:
+@dataclasses.dataclass
+class Experiment:
+    """A checked experiment file: its grid and what the report needs to know about it."""
+
+    name: str
+    file: str
+    profile: str | None
+    reference: str  # the method ablation tables compare against
+    tasks: list[str]
+    seeds: list[int]
+    methods: dict[str, dict[str, Any]]  # name -> algo and settings
+    specs: list[RunSpec]
+
+
+def load_experiment(path: Path, profile: str | None = None) -> Experiment:
     """Parse and check the whole file; returns its name and the grid of runs."""
     try:
         data = tomllib.loads(path.read_text())
@@ -237,14 +257,40 @@ def load_experiment(path: Path, profile: str | None = None) -> tuple[str, list[R
         raise ExperimentError(
             f"{path}: the grid is empty: it needs at least one method, task and seed"
         )
-    return path.stem, specs
+    reference = exp.get("reference", next(iter(methods)))
+    if reference not in methods:
+        raise ExperimentError(
+            f"{path}: experiment.reference: expected one of the methods "
+            f"({', '.join(methods)}), got {reference!r}"
+        )
+    return Experiment(
+        name=path.stem,
+        file=str(path),
+        profile=profile,
+        reference=reference,
+        tasks=tasks,
+        seeds=seeds,
+        methods={m: {"algo": algo, **s} for m, (algo, s) in methods.items()},
+        specs=specs,
+    )
+
+
+def _die_with_parent() -> None:
+    """In a run's process: ask Linux to kill it when the runner that started it dies, so a
+    killed sweep leaves no run behind it writing to its folder."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _execute(command: list[str], cwd: str) -> tuple[int, str]:
     """Run one ``hapo_rl.run`` command (in ``cwd`` where that folder exists on this node);
     returns its exit status and last stderr line."""
     proc = subprocess.run(
-        command, capture_output=True, text=True, cwd=cwd if os.path.isdir(cwd) else None
+        command,
+        capture_output=True,
+        text=True,
+        cwd=cwd if os.path.isdir(cwd) else None,
+        preexec_fn=_die_with_parent,
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return proc.returncode, lines[-1] if lines else ""
@@ -284,23 +330,35 @@ def _ray(
     ray.shutdown()
 
 
+def _tagged(frame: pd.DataFrame, name: str, spec: RunSpec, out: Path) -> pd.DataFrame:
+    frame.insert(0, "experiment", name)
+    frame.insert(1, "method", spec.method)
+    frame.insert(2, "algo", spec.algo)
+    frame.insert(3, "env_id", spec.env_id)
+    frame.insert(4, "seed", spec.seed)
+    frame.insert(5, "finished", spec.status(out) == "finished")
+    return frame
+
+
 def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
-    """One tidy table of every run's curves, tagged with experiment, method, algo, task and seed."""
+    """One tidy table of every run's curves, tagged with experiment, method, algo, task and seed
+    (and ``gate.parquet``, every gate posterior recorded, where runs have a gate)."""
     frames = []
     for spec in specs:
         curves = spec.run_dir(out) / "curves.csv"
         if curves.is_file():
-            frame = pd.read_csv(curves)
-            frame.insert(0, "experiment", name)
-            frame.insert(1, "method", spec.method)
-            frame.insert(2, "algo", spec.algo)
-            frame.insert(3, "env_id", spec.env_id)
-            frame.insert(4, "seed", spec.seed)
-            frame.insert(5, "finished", spec.status(out) == "finished")
-            frames.append(frame)
+            frames.append(_tagged(pd.read_csv(curves), name, spec, out))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     atomic_write(out / "curves.parquet", lambda p: table.to_parquet(p, index=False))
     write_csv(out / "curves.csv", table)
+    gates = [
+        _tagged(pd.read_csv(f), name, s, out)
+        for s in specs
+        if (f := s.run_dir(out) / "gate.csv").is_file()
+    ]
+    if gates:
+        gate_table = pd.concat(gates, ignore_index=True)
+        atomic_write(out / "gate.parquet", lambda p: gate_table.to_parquet(p, index=False))
     return table
 
 
@@ -336,10 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.workers < 1:
             raise ExperimentError(f"--workers must be positive, got {args.workers}")
-        name, specs = load_experiment(args.file, args.profile)
+        experiment = load_experiment(args.file, args.profile)
     except (ExperimentError, UsageError) as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2
+    name, specs = experiment.name, experiment.specs
     out = (args.out or Path("results") / name).absolute()
     if args.dry_run:
         for s in specs:
@@ -353,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
             "(evaluation not counted)"
         )
         return 0
+    write_json(
+        out / "experiment.json",
+        {k: v for k, v in dataclasses.asdict(experiment).items() if k != "specs"},
+    )
     todo = [s for s in specs if s.status(out) != "finished"]
     errors: dict[RunSpec, str] = {}
     bar = tqdm(total=len(todo), desc=name, unit="run", file=sys.stderr)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.special import betainc
 
 GateMode = Literal["thompson", "mean", "fixed", "always", "never"]
 Prior = Literal["uniform", "empirical"]
@@ -80,6 +81,28 @@ class BetaGate:
         if self.adaptive_tau:
             return self.tau * (1.0 - self.global_success_rate)
         return self.tau
+
+    def injection_probability(self, key: Hashable) -> float:
+        """Probability that an all-failure group of ``key`` gets a teacher episode now."""
+        if self.mode in ("always", "never"):
+            return float(self.mode == "always")
+        if self.mode == "fixed":
+            return self.fixed_prob
+        a, b = self.posterior(key)
+        if self.mode == "mean":
+            return float(a / (a + b) < self.threshold)
+        return float(betainc(a, b, self.threshold))  # P(p < threshold), p ~ Beta(a, b)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Every key seen so far with its posterior and injection probability."""
+        keys = list(self.alpha)
+        return {
+            "start_state": np.array([-1 if k == _GLOBAL else k for k in keys]),
+            "alpha": np.array([self.alpha[k] for k in keys]),
+            "beta": np.array([self.beta[k] for k in keys]),
+            "posterior_mean": np.array([self.posterior_mean(k) for k in keys]),
+            "inject_prob": np.array([self.injection_probability(k) for k in keys]),
+        }
 
     def should_inject(self, key: Hashable, rng: np.random.Generator) -> bool:
         """The decision for an all-failure group of ``key``."""

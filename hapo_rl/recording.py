@@ -61,7 +61,25 @@ class RunRecorder(BaseCallback):
         self._next_eval = 0
         self._start = 0.0
 
+    def _record_gate(self, step: int) -> float:
+        """For a model with a gate: add its posteriors to ``gate.csv``; return the number of
+        start states whose all-failure group would get a teacher episode with probability at
+        least 0.5 (NaN without a gate)."""
+        gate = getattr(self.model, "gate", None)
+        if gate is None:
+            return float("nan")
+        snapshot = pd.DataFrame(gate.snapshot())
+        snapshot.insert(0, "step", step)
+        self.gate_rows = pd.concat([self.gate_rows, snapshot], ignore_index=True)
+        write_csv(self.run_dir / "gate.csv", self.gate_rows)
+        return float((snapshot["inject_prob"] >= 0.5).sum())
+
     def _on_training_start(self) -> None:
+        gate_csv = self.run_dir / "gate.csv"
+        self.gate_rows = pd.DataFrame()
+        if self.rows and gate_csv.is_file():  # resumed: keep what the checkpoint had seen
+            kept = pd.read_csv(gate_csv)
+            self.gate_rows = kept[kept["step"] <= self.model.num_timesteps]
         elapsed = self.rows[-1]["wall_time_s"] if self.rows else 0.0
         self._start = time.perf_counter() - elapsed
         self.pbar = tqdm(
@@ -123,10 +141,13 @@ class RunRecorder(BaseCallback):
         result = self.model.evaluate(self.eval_episodes, self.eval_deterministic)
         train = {name: _mean([getattr(s, name) for s in self._pending]) for name in TRAIN_COLUMNS}
         self._pending.clear()
+        step = int(self.model.num_timesteps)
+        gated = self._record_gate(step)
         row = {
-            "step": int(self.model.num_timesteps),
+            "step": step,
             "teacher_steps": int(self.model.teacher_steps),
             **train,
+            "gated_states": gated,
             "eval_success_rate": result["success_rate"],
             "eval_return_mean": result["return_mean"],
             "eval_length_mean": result["length_mean"],

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 import torch as th
@@ -307,9 +308,22 @@ def prepare(argv: list[str] | None = None) -> Plan:
     return _resumed(args, argv) if args.resume else _fresh(args, argv)
 
 
+def _lock(run_dir: Path) -> TextIO:
+    """Hold an exclusive lock on the run folder for this process's life; a second process on
+    the same folder (a sweep rerun while the first still runs, say) is refused."""
+    handle = (run_dir / ".lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(f"run folder {run_dir} is in use by another process") from None
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         plan = prepare(argv)
+        if plan.run_dir.exists():
+            _held = _lock(plan.run_dir)
     except (UsageError, TaskError, TeacherError) as exc:
         print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
         return 2
@@ -319,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
+        _held = _lock(run_dir)  # noqa: F841 (held until the process ends)
     write_json(run_dir / "config.json", config)
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
     recorder = RunRecorder(

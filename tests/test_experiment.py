@@ -1,9 +1,12 @@
 """``python -m hapo_rl.experiment``: the grid, resumption, the tidy table and bad files."""
 
+import json
+
 import pandas as pd
 import pytest
 
 from hapo_rl.experiment import load_experiment, main
+from hapo_rl.methods import METHODS
 
 GRID = """
 [experiment]
@@ -70,7 +73,7 @@ def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path, capsys):
 
 def test_profile_replaces_experiment_keys(tmp_path):
     text = GRID + "\n[profiles.big]\nseeds = [0, 1, 2, 3, 4]\ntotal_steps = 5000\n"
-    _, specs = load_experiment(write(tmp_path, text), "big")
+    specs = load_experiment(write(tmp_path, text), "big").specs
     assert len(specs) == 10 and {s.total_steps for s in specs} == {5000}
 
 
@@ -142,3 +145,11 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     assert main([str(write(tmp_path, text)), "--out", str(out), "--backend", "ray"]) == 0
     table = pd.read_parquet(out / "curves.parquet")
     assert set(table["method"]) == {"hapo", "grpo"} and table["finished"].all()
+
+
+def test_the_smoke_experiment_runs_every_method(tmp_path):
+    out = tmp_path / "smoke"
+    assert main(["experiments/smoke.toml", "--out", str(out), "--workers", "2"]) == 0
+    table = pd.read_parquet(out / "curves.parquet")
+    assert set(table["method"]) == set(METHODS) and table["finished"].all()
+    assert json.loads((out / "experiment.json").read_text())["reference"] == "hapo"
