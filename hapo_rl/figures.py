@@ -1,0 +1,254 @@
+"""The report's figures: learning curves with IQM bands, HAPO's own evidence (injection, teacher
+share, gated start states, gate posteriors), performance profiles and aggregate intervals.
+
+matplotlib only (no LaTeX needed); each figure is saved as vector PDF and as PNG. One colour per
+method, the same in every figure: the Okabe-Ito colour-blind-safe palette for the named methods,
+seaborn's colour-blind palette (with dashes once it repeats) for any other method name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from rliable import library, metrics, plot_utils  # noqa: E402
+
+from hapo_rl.stats import curve_band, iqm  # noqa: E402
+
+if TYPE_CHECKING:
+    from hapo_rl.report import Results
+
+OKABE_ITO = {
+    "hapo": "#D55E00",
+    "grpo": "#0072B2",
+    "ppo": "#000000",
+    "always-inject": "#E69F00",
+    "mixed": "#CC79A7",
+    "bc": "#009E73",
+    "bc-grpo": "#56B4E9",
+    "jsrl": "#999999",
+}
+STYLES = {
+    "paper": {"width": 3.4, "font": 8, "line": 1.2},
+    "slides": {"width": 6.4, "font": 14, "line": 2.0},
+}
+
+
+def colours(methods: list[str]) -> dict[str, tuple[str, str]]:
+    """A (colour, line style) per method, fixed by the method's name and the method order."""
+    others = [m for m in methods if m not in OKABE_ITO]
+    palette = sns.color_palette("colorblind", 10).as_hex()
+    style = {m: (c, "-") for m, c in OKABE_ITO.items()}
+    for i, m in enumerate(others):
+        style[m] = (palette[i % len(palette)], "-" if i < len(palette) else "--")
+    return {m: style[m] for m in methods}
+
+
+@contextmanager
+def _style(name: str) -> Iterator[dict[str, float]]:
+    s = STYLES[name]
+    rc = {
+        "font.size": s["font"],
+        "axes.titlesize": s["font"],
+        "axes.labelsize": s["font"],
+        "legend.fontsize": s["font"] * 0.85,
+        "xtick.labelsize": s["font"] * 0.9,
+        "ytick.labelsize": s["font"] * 0.9,
+        "lines.linewidth": s["line"],
+        "pdf.fonttype": 42,
+        "text.usetex": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with plt.rc_context(rc):
+        yield s
+
+
+def _save(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
+    paths = [folder / f"{stem}.pdf", folder / f"{stem}.png"]
+    for p in paths:
+        fig.savefig(p, bbox_inches="tight", dpi=200)
+    plt.close(fig)
+    return paths
+
+
+def _short(env_id: str) -> str:
+    return env_id.split(":")[-1].removeprefix("MiniGrid-").removesuffix("-v0")
+
+
+def _runs_on_common_grid(results: Results, method: str, task: str, column: str):
+    """Steps and a (runs, points) array of ``column`` on the points every run has."""
+    c = results.curves
+    mine = c[(c["method"] == method) & (c["env_id"] == task)]
+    if mine.empty:
+        return None, None
+    steps = sorted(set.intersection(*[set(g["step"]) for _, g in mine.groupby("seed")]))
+    runs = [g.set_index("step").loc[steps, column].to_numpy(float) for _, g in mine.groupby("seed")]
+    return np.array(steps), np.stack(runs)
+
+
+def learning_curves(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
+    """Per task: held-out success, IQM over runs with a 95% band, against total env steps."""
+    paths = []
+    palette = colours(results.experiment["methods"])
+    for task in results.tasks:
+        with _style(style) as s:
+            fig, ax = plt.subplots(figsize=(s["width"], s["width"] * 0.72))
+            for m in results.methods:
+                steps, runs = _runs_on_common_grid(results, m, task, "eval_success_rate")
+                if steps is None:
+                    continue
+                point, band = curve_band(list(runs), reps=reps)
+                colour, dash = palette[m]
+                ax.plot(steps, point, color=colour, ls=dash, label=f"{m} ({len(runs)})")
+                ax.fill_between(steps, band[0], band[1], color=colour, alpha=0.2, lw=0)
+            ax.set(
+                xlabel="env steps (teacher steps included)",
+                ylabel="held-out success (IQM)",
+                title=_short(task),
+                ylim=(-0.02, 1.02),
+            )
+            ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+            paths += _save(fig, folder, f"curves_{_short(task)}")
+    return paths
+
+
+def _iqm_or_nan(values: pd.Series) -> float:
+    known = values.dropna()
+    return iqm(known) if len(known) else float("nan")
+
+
+def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
+    """Per task, for methods with a gate: success, injection rate, teacher share of env steps
+    and start states still gated on, against env steps (IQM over runs)."""
+    c = results.curves
+    gated = [m for m in results.methods if c.loc[c["method"] == m, "gated_states"].notna().any()]
+    palette = colours(results.experiment["methods"])
+    panels = [
+        ("eval_success_rate", "held-out success"),
+        ("injection_rate", "injection rate"),
+        ("teacher_share", "teacher share of env steps"),
+        ("gated_states", "start states gated on"),
+    ]
+    paths = []
+    for task in results.tasks:
+        if not gated:
+            break
+        with _style(style) as s:
+            fig, axes = plt.subplots(1, 4, figsize=(s["width"] * 2, s["width"] * 0.55))
+            for m in gated:
+                mine = c[(c["method"] == m) & (c["env_id"] == task)].copy()
+                if mine.empty:
+                    continue
+                mine = mine.sort_values("step")
+                delta = mine.groupby("seed")[["teacher_steps", "step"]].diff()
+                mine["teacher_share"] = delta["teacher_steps"] / delta["step"]
+                for ax, (column, label) in zip(axes, panels):
+                    by_step = mine.groupby("step")[column].apply(
+                        lambda v: iqm(v.dropna()) if v.notna().any() else np.nan
+                    )
+                    ax.plot(by_step.index, by_step.to_numpy(), color=palette[m][0], label=m)
+                    ax.set(xlabel="env steps", title=label)
+            axes[0].legend(frameon=False)
+            fig.suptitle(_short(task))
+            fig.tight_layout()
+            paths += _save(fig, folder, f"hapo_evidence_{_short(task)}")
+    return paths
+
+
+def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
+    """Per task, the reference method's gate posterior means over the training pool's start
+    states seen so far, at four points in training (all finished runs pooled)."""
+    g = results.gate
+    if g.empty or results.reference not in set(g["method"]):
+        return []
+    paths = []
+    for task in results.tasks:
+        mine = g[(g["method"] == results.reference) & (g["env_id"] == task)]
+        if mine.empty:
+            continue
+        steps = np.sort(mine["step"].unique())
+        picks = sorted({steps[int(round(q * (len(steps) - 1)))] for q in (0.0, 1 / 3, 2 / 3, 1)})
+        with _style(style) as s:
+            fig, axes = plt.subplots(
+                1, len(picks), figsize=(s["width"] * 2, s["width"] * 0.5), sharey=True
+            )
+            for ax, step in zip(np.atleast_1d(axes), picks):
+                at = mine[mine["step"] == step]
+                ax.hist(at["posterior_mean"], bins=np.linspace(0, 1, 21), color=OKABE_ITO["hapo"])
+                ax.set(title=f"{step / 1e3:,.0f}k steps", xlabel="posterior mean success")
+                ax.text(0.98, 0.95, f"{len(at)} states", ha="right", va="top",
+                        transform=ax.transAxes)  # fmt: skip
+            np.atleast_1d(axes)[0].set_ylabel("start states")
+            fig.suptitle(f"{results.reference} gate posteriors, {_short(task)}")
+            fig.tight_layout()
+            paths += _save(fig, folder, f"gate_posteriors_{_short(task)}")
+    return paths
+
+
+def _final_pooled(results: Results) -> dict[str, np.ndarray]:
+    return {
+        m: np.concatenate(results.final(m, "eval_success_rate"))[:, None] for m in results.methods
+    }
+
+
+def performance_profile(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
+    """Fraction of runs (all tasks) with final held-out success above tau (rliable)."""
+    scores = _final_pooled(results)
+    taus = np.linspace(0.0, 1.0, 41)
+    profiles, cis = library.create_performance_profile(scores, taus, reps=reps)
+    palette = colours(results.experiment["methods"])
+    with _style(style) as s:
+        fig, ax = plt.subplots(figsize=(s["width"], s["width"] * 0.72))
+        plot_utils.plot_performance_profiles(
+            profiles, taus, performance_profile_cis=cis, ax=ax,
+            colors={m: palette[m][0] for m in scores}, xlabel=r"held-out success $\tau$",
+            ylabel=r"fraction of runs with success $> \tau$", labelsize=s["font"],
+            ticklabelsize=s["font"] * 0.9,
+        )  # fmt: skip
+        ax.legend(
+            [plt.Line2D([], [], color=palette[m][0]) for m in scores], list(scores), frameon=False
+        )
+        return _save(fig, folder, "performance_profile")
+
+
+def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
+    """IQM and mean of final held-out success over all runs, with 95% intervals (rliable)."""
+    per_task = {m: [s for s in results.final(m, "eval_success_rate") if len(s)] for m in
+                results.methods}  # fmt: skip
+    points, intervals = library.get_interval_estimates(
+        per_task,
+        lambda *xs: np.array(
+            [metrics.aggregate_iqm(np.concatenate(xs)), np.mean(np.concatenate(xs))]
+        ),  # fmt: skip
+        reps=reps,
+        random_state=np.random.RandomState(0),
+    )
+    palette = colours(results.experiment["methods"])
+    with _style(style) as s:
+        fig, _ = plot_utils.plot_interval_estimates(
+            points, intervals, ["IQM", "Mean"], algorithms=list(per_task),
+            colors={m: palette[m][0] for m in per_task}, xlabel="final held-out success",
+            subfigure_width=s["width"] * 0.8, row_height=0.3 * s["font"] / 8,
+        )  # fmt: skip
+        return _save(fig, folder, "aggregate_intervals")
+
+
+def draw_all(results: Results, folder: Path, style: str, reps: int = 2_000) -> list[Path]:
+    """Every figure into ``folder``; returns the files written."""
+    return [
+        *learning_curves(results, folder, style, reps),
+        *hapo_evidence(results, folder, style),
+        *gate_posteriors(results, folder, style),
+        *performance_profile(results, folder, style, reps),
+        *aggregate_intervals(results, folder, style, reps),
+    ]

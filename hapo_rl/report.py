@@ -1,0 +1,397 @@
+"""Tables and figures from an experiment's saved results: ``python -m hapo_rl.report results/NAME``.
+
+Reads ``results/NAME`` (written by ``python -m hapo_rl.experiment``), never trains, and writes
+into ``paper_figures/NAME/`` (or ``--out``): Markdown and LaTeX (booktabs) tables, PDF and PNG
+figures, each with a sidecar ``<file>.json`` naming the experiment and the runs it used (method,
+task, seed, git commit), and ``README.md`` indexing them. Only finished runs are used; the others
+are listed in every table's footnote and in the README, never averaged in. Bad input (a folder
+that is not an experiment's results) is one line on stderr and exit status 2, with nothing
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import hapo_rl
+from hapo_rl import figures
+from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.io import write_json
+from hapo_rl.stats import (
+    Estimate,
+    difference_estimate,
+    improvement_estimate,
+    iqm_estimate,
+    on_grid,
+    steps_to,
+)
+
+THRESHOLDS = (0.5, 0.9)
+
+
+@dataclass
+class Results:
+    """An experiment's finished runs, and the runs of its grid that are not."""
+
+    name: str
+    folder: Path
+    experiment: dict[str, Any]
+    curves: pd.DataFrame  # finished runs only, evaluations placed on the grid
+    gate: pd.DataFrame
+    runs: pd.DataFrame  # one row per finished run: method, env_id, seed, git_commit, run_dir
+    budget: int  # env steps per run
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def methods(self) -> list[str]:
+        return [m for m in self.experiment["methods"] if m in set(self.runs["method"])]
+
+    @property
+    def tasks(self) -> list[str]:
+        return [t for t in self.experiment["tasks"] if t in set(self.runs["env_id"])]
+
+    @property
+    def reference(self) -> str:
+        return self.experiment["reference"]
+
+    def final(self, method: str, column: str) -> list[np.ndarray]:
+        """Per task, the last evaluation's ``column`` of each finished run of ``method``."""
+        last = self.curves.sort_values("step").groupby(["method", "env_id", "seed"]).tail(1)
+        mine = last[last["method"] == method]
+        return [mine.loc[mine["env_id"] == t, column].to_numpy(float) for t in self.tasks]
+
+    def steps_to(self, method: str, threshold: float) -> list[np.ndarray]:
+        """Per task, each finished run's env steps to reach ``threshold`` success (inf: never)."""
+        mine = self.curves[self.curves["method"] == method]
+        return [
+            np.array(
+                [steps_to(c.sort_values("step"), threshold) for _, c in g.groupby("seed")], float
+            )
+            for t in self.tasks
+            for g in [mine[mine["env_id"] == t]]
+        ]
+
+
+def load(folder: Path) -> Results:
+    """Read an experiment's results folder; ``UsageError`` if it is not one."""
+    needed = ("experiment.json", "runs.csv", "curves.parquet")
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if not folder.is_dir() or missing:
+        raise UsageError(
+            f"{folder} is not an experiment's results folder (missing {', '.join(missing)}); "
+            "make one with python -m hapo_rl.experiment"
+        )
+    experiment = json.loads((folder / "experiment.json").read_text())
+    runs = pd.read_csv(folder / "runs.csv")
+    curves = pd.read_parquet(folder / "curves.parquet")
+    every = int(runs["eval_every"].iloc[0])
+    finished = runs[runs["status"] == "finished"]
+    left_out = [
+        f"{r.method} on {r.env_id} seed {r.seed}: {r.status}"
+        + (f" ({r.error})" if isinstance(r.error, str) and r.error else "")
+        for r in runs.itertuples()
+        if r.status != "finished"
+    ]
+    keys = ["method", "env_id", "seed"]
+    done = curves.merge(finished[keys], on=keys)
+    done = (
+        pd.concat(
+            [on_grid(c.sort_values("step"), every) for _, c in done.groupby(keys)],
+            ignore_index=True,
+        )
+        if len(done)
+        else done
+    )
+    gate_file = folder / "gate.parquet"
+    gate = (
+        pd.read_parquet(gate_file).merge(finished[keys], on=keys)
+        if gate_file.is_file()
+        else (pd.DataFrame())
+    )
+    commits = []
+    for r in finished.itertuples():
+        run_dir = folder / r.method / r.env_id.split(":")[-1] / f"s{r.seed}"
+        config = run_dir / "config.json"
+        commit = json.loads(config.read_text()).get("git_commit") if config.is_file() else None
+        commits.append({"run_dir": str(run_dir.relative_to(folder)), "git_commit": commit})
+    run_table = (
+        pd.concat([finished[keys].reset_index(drop=True), pd.DataFrame(commits)], axis=1)
+        if len(finished)
+        else pd.DataFrame(columns=[*keys, "run_dir", "git_commit"])
+    )
+    if not len(run_table):
+        raise UsageError(f"{folder}: no run has finished yet; nothing to report")
+    budget = int(runs["total_steps"].max())
+    return Results(folder.name, folder, experiment, done, gate, run_table, budget, left_out)
+
+
+# -- tables --------------------------------------------------------------------------------
+
+
+def _fmt(e: Estimate, digits: int = 2) -> str:
+    return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
+
+
+def _fmt_steps(e: Estimate, budget: int) -> str:
+    def one(v: float) -> str:
+        return "never" if not math.isfinite(v) or v > budget else f"{v / 1e3:,.0f}k"
+
+    return f"{one(e.value)} [{one(e.low)}, {one(e.high)}]"
+
+
+def _short(env_id: str) -> str:
+    return env_id.split(":")[-1].removeprefix("MiniGrid-").removesuffix("-v0")
+
+
+@dataclass
+class Table:
+    """A table with its caption and footnotes, written as Markdown and LaTeX."""
+
+    name: str
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str]
+
+    def markdown(self) -> str:
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |"]
+        lines.append("|" + "|".join(" --- " for _ in self.header) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        lines += ["", *[f"{i + 1}. {n}" for i, n in enumerate(self.notes)]]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def latex(self) -> str:
+        def esc(text: str) -> str:
+            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                         ("#", r"\#"), ("$", r"\$"), ("~", r"\textasciitilde{}")):  # fmt: skip
+                text = text.replace(a, b)
+            return text.replace("**", "")
+
+        cols = "l" + "r" * (len(self.header) - 1)
+        lines = [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{esc(self.caption)}}}",
+            rf"\begin{{tabular}}{{{cols}}}",
+            r"\toprule",
+            " & ".join(esc(h) for h in self.header) + r" \\",
+            r"\midrule",
+            *[" & ".join(esc(c) for c in r) + r" \\" for r in self.rows],
+            r"\bottomrule",
+            r"\end{tabular}",
+        ]
+        if self.notes:
+            lines.append(r"\par\smallskip\footnotesize " + " ".join(esc(n) for n in self.notes))
+        lines.append(r"\end{table}")
+        return "\n".join(lines) + "\n"
+
+
+def _notes(results: Results) -> list[str]:
+    notes = [
+        "IQM over runs (seeds) with a 95% stratified-bootstrap interval (runs resampled within "
+        "each task); 'all tasks' pools every task's runs."
+    ]
+    if results.left_out:
+        notes.append(
+            f"Left out, not finished ({len(results.left_out)} of "
+            f"{len(results.left_out) + len(results.runs)} runs): " + "; ".join(results.left_out)
+        )
+    return notes
+
+
+def final_table(results: Results, column: str, label: str, reps: int) -> Table:
+    """Final held-out ``column`` per method, per task and over all tasks."""
+    tasks = results.tasks
+    rows = []
+    for m in results.methods:
+        scores = results.final(m, column)
+        cells = [_fmt(iqm_estimate([s], reps)) if len(s) else "-" for s in scores]
+        present = [s for s in scores if len(s)]
+        rows.append([m, *cells, _fmt(iqm_estimate(present, reps)), _n_runs(scores)])
+    return Table(
+        f"final_{column.removeprefix('eval_').removesuffix('_rate').removesuffix('_mean')}",
+        f"Final held-out {label} ({results.name})",
+        ["method", *map(_short, tasks), "all tasks", "runs"],
+        rows,
+        _notes(results),
+    )
+
+
+def _n_runs(scores: list[np.ndarray]) -> str:
+    return str(sum(len(s) for s in scores))
+
+
+def efficiency_table(results: Results, threshold: float, reps: int) -> Table:
+    """Env steps to reach ``threshold`` held-out success, runs that never do kept as such."""
+    budget = results.budget
+    rows = []
+    for m in results.methods:
+        # a run that never reaches it counts as 2x the budget, shown as "never"
+        steps = [np.minimum(s, 2 * budget) for s in results.steps_to(m, threshold)]
+        cells = [_fmt_steps(iqm_estimate([s], reps), budget) if len(s) else "-" for s in steps]
+        reached = sum(int((s <= budget).sum()) for s in steps)
+        present = [s for s in steps if len(s)]
+        rows.append(
+            [m, *cells, _fmt_steps(iqm_estimate(present, reps), budget),
+             f"{reached}/{_n_runs(steps)}"]
+        )  # fmt: skip
+    return Table(
+        f"steps_to_{round(threshold * 100)}",
+        f"Env steps to {threshold:.0%} held-out success ({results.name})",
+        ["method", *map(_short, results.tasks), "all tasks", "runs reaching it"],
+        rows,
+        [*_notes(results), "never: the IQM (or bound) is not reached within the budget."],
+    )
+
+
+def improvement_table(results: Results, reps: int) -> Table:
+    """Probability that the reference method's final success beats each other method's."""
+    ref = results.reference
+    x = results.final(ref, "eval_success_rate")
+    rows = []
+    for m in results.methods:
+        if m == ref:
+            continue
+        y = results.final(m, "eval_success_rate")
+        pairs = [(a, b) for a, b in zip(x, y) if len(a) and len(b)]
+        if pairs:
+            e = improvement_estimate([a for a, _ in pairs], [b for _, b in pairs], reps)
+            rows.append([m, _fmt(e), str(len(pairs))])
+    return Table(
+        "improvement",
+        f"Probability of improvement of {ref} over each method, final held-out success "
+        f"({results.name})",
+        ["over", f"P({ref} > method)", "tasks"],
+        rows,
+        [
+            "P(X > Y) + P(X = Y)/2 for a run of each on the same task, averaged over tasks "
+            "(rliable); 95% stratified-bootstrap interval.",
+            *_notes(results)[1:],
+        ],
+    )
+
+
+def ablation_table(results: Results, reps: int) -> Table:
+    """One row per method (setting): final success and its difference to the reference."""
+    ref = results.reference
+    ref_scores = [s for s in results.final(ref, "eval_success_rate") if len(s)]
+    settings = results.experiment["methods"]
+    rows = []
+    for m in results.methods:
+        scores = [s for s in results.final(m, "eval_success_rate") if len(s)]
+        changed = ", ".join(
+            f"{k}={v}" for k, v in settings[m].items()
+            if k != "algo" and settings[ref].get(k) != v
+        ) or ("-" if m == ref else "")  # fmt: skip
+        diff = "(reference)" if m == ref else _fmt(difference_estimate(scores, ref_scores, reps))
+        label = f"**{m}**" if m == ref else m
+        rows.append([label, settings[m]["algo"], changed, _fmt(iqm_estimate(scores, reps)), diff])
+    return Table(
+        "ablation",
+        f"Ablation against {ref}: final held-out success ({results.name})",
+        ["setting", "algo", "differs from the reference in", "success", f"difference to {ref}"],
+        rows,
+        _notes(results),
+    )
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+def _sidecar(results: Results, path: Path, command: str, extra: dict | None = None) -> None:
+    write_json(
+        path.with_name(path.name + ".json"),
+        {
+            "experiment": results.name,
+            "results": str(results.folder),
+            "command": command,
+            "package_version": hapo_rl.__version__,
+            "seeds": sorted(int(s) for s in results.runs["seed"].unique()),
+            "commits": sorted({str(c) for c in results.runs["git_commit"]}),
+            "runs": results.runs.to_dict("records"),
+            "left_out": results.left_out,
+            **(extra or {}),
+        },
+    )
+
+
+def write_report(results: Results, out: Path, style: str, reps: int, command: str) -> list[Path]:
+    """Every table and figure into ``out``; returns the files written (sidecars excluded)."""
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    tables = [
+        final_table(results, "eval_success_rate", "success rate", reps),
+        final_table(results, "eval_return_mean", "return", reps),
+        *[efficiency_table(results, t, reps) for t in THRESHOLDS],
+        improvement_table(results, reps),
+        ablation_table(results, reps),
+    ]
+    written = []
+    for table in tables:
+        for suffix, text in ((".md", table.markdown()), (".tex", table.latex())):
+            path = tmp / f"{table.name}{suffix}"
+            path.write_text(text)
+            _sidecar(results, path, command)
+            written.append(path)
+    for path in figures.draw_all(results, tmp, style, min(reps, 2_000)):
+        _sidecar(results, path, command, {"style": style})
+        written.append(path)
+    index = [f"# Report: {results.name}", "", f"From `{results.folder}` by `{command}`.", ""]
+    index += [f"- [{p.name}]({p.name})" for p in written]
+    if results.left_out:
+        index += ["", "## Left out (not finished)", "", *[f"- {r}" for r in results.left_out]]
+    index += ["", *[t.markdown() for t in tables]]
+    (tmp / "README.md").write_text("\n".join(index) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return [out / p.name for p in written]
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m hapo_rl.report", description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="an experiment's results folder")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: paper_figures/<name>)"
+    )
+    parser.add_argument(
+        "--style", choices=("paper", "slides"), default="paper", help="figure sizes and fonts"
+    )
+    parser.add_argument(
+        "--reps", type=int, default=10_000, help="bootstrap replications (default: %(default)s)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = argv if argv is not None else sys.argv[1:]
+    try:
+        args = build_parser().parse_args(argv)
+        if args.reps < 100:
+            raise UsageError(f"--reps must be at least 100, got {args.reps}")
+        results = load(args.results)
+    except UsageError as exc:
+        print(f"hapo_rl.report: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path("paper_figures") / results.name
+    command = " ".join(["python -m hapo_rl.report", *args_list])
+    written = write_report(results, out, args.style, args.reps, command)
+    print(f"{len(written)} files from {len(results.runs)} runs -> {out}")
+    if results.left_out:
+        print(f"left out (not finished): {len(results.left_out)} runs; see {out / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

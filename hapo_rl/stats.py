@@ -1,0 +1,121 @@
+"""Statistics over an experiment's tidy results, with rliable: seeds are the runs, tasks the
+strata, never evaluation episodes.
+
+Every point estimate is an interquartile mean (IQM) over runs, pooled over tasks for the
+aggregates; every interval a 95% percentile stratified bootstrap that resamples runs within each
+task, independently per method (so tasks may have different numbers of finished runs).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rliable import library, metrics
+
+# rliable hands arch a RandomState, which arch deprecates; the results are the same
+warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+
+#: Per method, one array of final scores (one per run) for each task, in task order.
+Scores = dict[str, list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+def iqm(values: np.ndarray, columns: bool = False) -> Any:
+    """Interquartile mean: the mean of the middle 50% of the values, as rliable's
+    ``aggregate_iqm`` (scipy's ``trim_mean`` cutting 25% at each end) without its per-call
+    overhead. Of all values, or with ``columns`` of each column of a 2-D array."""
+    x = np.sort(np.asarray(values, float) if columns else np.ravel(values).astype(float), axis=0)
+    cut = int(0.25 * x.shape[0])
+    middle = x[cut : x.shape[0] - cut].mean(axis=0)
+    return middle if columns else float(middle)
+
+
+def _interval(
+    arrays: Sequence[np.ndarray], func: Callable[..., float], reps: int, seed: int
+) -> Estimate:
+    """``func(*arrays)`` with a stratified (per-array) percentile bootstrap interval."""
+    point, interval = library.get_interval_estimates(
+        {"x": list(arrays)},
+        lambda *xs: np.array([func(*xs)]),
+        reps=reps,
+        random_state=np.random.RandomState(seed),
+    )
+    return Estimate(float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0]))
+
+
+def iqm_estimate(per_task: Sequence[np.ndarray], reps: int = 10_000, seed: int = 0) -> Estimate:
+    """IQM over all runs of all tasks, with a bootstrap that resamples runs within each task."""
+    return _interval(per_task, lambda *xs: iqm(np.concatenate(xs)), reps, seed)
+
+
+def difference_estimate(
+    per_task: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    reps: int = 10_000,
+    seed: int = 0,
+) -> Estimate:
+    """IQM(per_task) - IQM(reference), both pooled over tasks, resampled independently."""
+    n = len(per_task)
+    return _interval(
+        [*per_task, *reference],
+        lambda *xs: iqm(np.concatenate(xs[:n])) - iqm(np.concatenate(xs[n:])),
+        reps,
+        seed,
+    )
+
+
+def improvement_probability(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> float:
+    """P(X > Y) + P(X = Y)/2 for a run of X against a run of Y on the same task, averaged over
+    tasks (rliable's probability of improvement; runs per task may differ)."""
+    return float(
+        np.mean([metrics.probability_of_improvement(a[:, None], b[:, None]) for a, b in zip(x, y)])
+    )
+
+
+def improvement_estimate(
+    x: Sequence[np.ndarray], y: Sequence[np.ndarray], reps: int = 2_000, seed: int = 0
+) -> Estimate:
+    """``improvement_probability`` with a bootstrap resampling each method's runs per task."""
+    n = len(x)
+    return _interval([*x, *y], lambda *xs: improvement_probability(xs[:n], xs[n:]), reps, seed)
+
+
+def steps_to(curve: pd.DataFrame, threshold: float, column: str = "eval_success_rate") -> float:
+    """Env steps at the first evaluation reaching ``threshold``; ``inf`` if none does."""
+    hit = curve.loc[curve[column] >= threshold, "step"]
+    return float(hit.iloc[0]) if len(hit) else float("inf")
+
+
+def on_grid(curve: pd.DataFrame, every: int) -> pd.DataFrame:
+    """Place each evaluation at the multiple of ``every`` it was due at (evaluations happen at
+    the first update boundary at or after it); a later one due at the same point wins."""
+    placed = curve.assign(step=(curve["step"] // every) * every)
+    return placed.drop_duplicates("step", keep="last").reset_index(drop=True)
+
+
+def curve_band(
+    runs: Sequence[np.ndarray], reps: int = 2_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per evaluation point, the IQM over runs and its 95% bootstrap band, from equal-length
+    curves; returns ``(iqm, band)`` with ``band`` of shape (2, points)."""
+    scores = np.stack(runs)[:, None, :]  # (runs, 1 task, points)
+    point, interval = library.get_interval_estimates(
+        {"x": scores},
+        lambda s: iqm(s[:, 0, :], columns=True),
+        reps=reps,
+        random_state=np.random.RandomState(seed),
+    )
+    return point["x"], interval["x"]

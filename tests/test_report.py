@@ -1,0 +1,189 @@
+"""``python -m hapo_rl.report``: statistics against hand-computed values, every file from a
+fixture results folder, the footnote for a run that did not finish, and bad folders."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import trim_mean
+
+from hapo_rl.report import main
+from hapo_rl.stats import (
+    difference_estimate,
+    improvement_probability,
+    iqm,
+    iqm_estimate,
+    on_grid,
+    steps_to,
+)
+
+TASKS = ["MiniGrid-DoorKey-5x5-v0", "MiniGrid-KeyCorridorS3R1-v0"]
+SEEDS = [0, 1, 2]
+EVERY = 1000
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert iqm(np.arange(8)) == 3.5  # mean of 2, 3, 4, 5
+    assert iqm([1.0, 100.0, 2.0, 3.0]) == 2.5  # the outlier and the minimum are cut
+    rng = np.random.default_rng(0)
+    for n in range(1, 12):
+        x = rng.random(n)
+        assert iqm(x) == pytest.approx(trim_mean(x, 0.25))
+    m = rng.random((9, 3))
+    assert np.allclose(iqm(m, columns=True), trim_mean(m, 0.25, axis=0))
+
+
+def test_probability_of_improvement_by_hand():
+    # pairs (x, y): 1>0, 1<2, 2>0, 2=2 (half), 3>0, 3>2: 4.5 of 6
+    assert improvement_probability([np.array([1.0, 2, 3])], [np.array([0.0, 2])]) == 0.75
+    # averaged over tasks: 0.75 and 0.0
+    two = improvement_probability(
+        [np.array([1.0, 2, 3]), np.array([0.0])], [np.array([0.0, 2]), np.array([1.0])]
+    )
+    assert two == pytest.approx(0.375)
+
+
+def test_intervals_hold_the_estimate_and_collapse_on_constant_data():
+    e = iqm_estimate([np.full(5, 0.4), np.full(3, 0.8)], reps=500)
+    # pooled: 0.4 x5, 0.8 x3 -> middle half of 8 sorted values = 0.4, 0.4, 0.4, 0.8
+    assert (e.value, e.low, e.high) == pytest.approx((0.5, 0.4, 0.6), abs=0.101)
+    assert e.value == pytest.approx(0.5)
+    d = difference_estimate([np.ones(4)], [np.zeros(4)], reps=500)
+    assert (d.value, d.low, d.high) == (1.0, 1.0, 1.0)
+    v = iqm_estimate([np.linspace(0, 1, 20)], reps=2000)
+    assert v.low < v.value < v.high
+
+
+def test_steps_to_a_threshold_and_the_evaluation_grid():
+    curve = pd.DataFrame({"step": [0, 10, 20, 30], "eval_success_rate": [0, 0.4, 0.6, 0.95]})
+    assert steps_to(curve, 0.5) == 20 and steps_to(curve, 0.9) == 30
+    assert steps_to(curve, 0.99) == float("inf")
+    late = pd.DataFrame({"step": [0, 25_340, 50_100, 100_352], "x": [0, 1, 2, 3]})
+    assert on_grid(late, 25_000)["step"].tolist() == [0, 25_000, 50_000, 100_000]
+
+
+def final_success(method: str, task: int, seed: int) -> float:
+    """The fixture's final success: hapo 0.9/0.8/0.7 on task 0, 0.6.. on task 1; grpo 0.3 less."""
+    base = (0.9 if task == 0 else 0.6) - 0.1 * seed
+    return round(base - (0.3 if method == "grpo" else 0.0), 3)
+
+
+def make_results(folder, unfinished=()):
+    """A results folder as python -m hapo_rl.experiment writes it, with synthetic numbers."""
+    methods = {"hapo": {"algo": "hapo"}, "grpo": {"algo": "grpo"}}
+    rows, runs, gates = [], [], []
+    for method in methods:
+        for t, task in enumerate(TASKS):
+            for seed in SEEDS:
+                done = (method, task, seed) not in unfinished
+                final = final_success(method, t, seed)
+                for k, step in enumerate([0, 1010, 2030, 3001]):
+                    rows.append({
+                        "experiment": folder.name, "method": method, "algo": method,
+                        "env_id": task, "seed": seed, "finished": done, "step": step,
+                        "teacher_steps": 10 * k if method == "hapo" else 0,
+                        "injection_rate": 0.5 / (k + 1) if method == "hapo" else 0.0,
+                        "gated_states": 10 - k if method == "hapo" else np.nan,
+                        "eval_success_rate": final * k / 3, "eval_return_mean": final * k / 4,
+                    })  # fmt: skip
+                    if method == "hapo" and k:
+                        gates.append({
+                            "method": method, "env_id": task, "seed": seed, "step": step,
+                            "start_state": 7, "alpha": 1.0 + k, "beta": 2.0,
+                            "posterior_mean": (1.0 + k) / (3.0 + k), "inject_prob": 0.5,
+                        })  # fmt: skip
+                runs.append({
+                    "method": method, "algo": method, "env_id": task, "seed": seed,
+                    "total_steps": 3000, "eval_every": EVERY, "eval_episodes": 10,
+                    "status": "finished" if done else "partial", "error": "",
+                })  # fmt: skip
+                run_dir = folder / method / task / f"s{seed}"
+                run_dir.mkdir(parents=True)
+                (run_dir / "config.json").write_text(json.dumps({"git_commit": "abc1234"}))
+    folder.mkdir(exist_ok=True)
+    pd.DataFrame(rows).to_parquet(folder / "curves.parquet")
+    pd.DataFrame(gates).to_parquet(folder / "gate.parquet")
+    pd.DataFrame(runs).to_csv(folder / "runs.csv", index=False)
+    experiment = {"name": folder.name, "reference": "hapo", "tasks": TASKS, "seeds": SEEDS,
+                  "methods": methods}  # fmt: skip
+    (folder / "experiment.json").write_text(json.dumps(experiment))
+    return folder
+
+
+EXPECTED = [
+    *[
+        f"{t}.{s}"
+        for t in (
+            "final_success",
+            "final_return",
+            "steps_to_50",
+            "steps_to_90",
+            "improvement",
+            "ablation",
+        )
+        for s in ("md", "tex")
+    ],  # fmt: skip
+    *[
+        f"{f}_{t}.{s}"
+        for f in ("curves", "hapo_evidence", "gate_posteriors")
+        for t in ("DoorKey-5x5", "KeyCorridorS3R1")
+        for s in ("pdf", "png")
+    ],  # fmt: skip
+    *[f"{f}.{s}" for f in ("performance_profile", "aggregate_intervals") for s in ("pdf", "png")],
+]
+
+
+def test_the_report_writes_every_table_and_figure_with_sidecars(tmp_path, capsys):
+    results, out = make_results(tmp_path / "exp"), tmp_path / "figs"
+    assert main([str(results), "--out", str(out), "--reps", "200"]) == 0
+    assert {p.name for p in out.iterdir()} == {
+        "README.md",
+        *EXPECTED,
+        *[f"{n}.json" for n in EXPECTED],
+    }
+    side = json.loads((out / "curves_DoorKey-5x5.png.json").read_text())
+    assert side["experiment"] == "exp" and side["seeds"] == SEEDS
+    assert side["commits"] == ["abc1234"] and len(side["runs"]) == 12 and not side["left_out"]
+    table = (out / "final_success.md").read_text()
+    # hapo on DoorKey: finals 0.9, 0.8, 0.7 -> IQM of three values cuts none: 0.80
+    assert "| hapo | 0.80 [" in table and "| grpo | 0.50 [" in table
+    # hapo beats grpo on every seed pairing that matters: P = (9 + ...)/9 per task
+    improvement = (out / "improvement.md").read_text()
+    expected = improvement_probability(
+        [np.array([final_success("hapo", t, s) for s in SEEDS]) for t in range(2)],
+        [np.array([final_success("grpo", t, s) for s in SEEDS]) for t in range(2)],
+    )
+    assert f"| grpo | {expected:.2f} [" in improvement
+    assert "(reference)" in (out / "ablation.md").read_text()
+    assert r"\toprule" in (out / "final_success.tex").read_text()
+    assert "12 runs" in capsys.readouterr().out
+
+
+def test_a_run_that_did_not_finish_is_left_out_and_footnoted(tmp_path, capsys):
+    results = make_results(tmp_path / "exp", unfinished=[("grpo", TASKS[1], 2)])
+    out = tmp_path / "figs"
+    assert main([str(results), "--out", str(out), "--reps", "200"]) == 0
+    for name in ("final_success.md", "final_success.tex", "steps_to_90.md", "README.md"):
+        text = (out / name).read_text()
+        assert "grpo on MiniGrid-KeyCorridorS3R1-v0 seed 2: partial" in text, name
+    assert "| grpo | 0.50 [0.40, 0.60] | 0.25 [" in (out / "final_success.md").read_text()
+    assert len(json.loads((out / "ablation.md.json").read_text())["runs"]) == 11
+    assert "left out (not finished): 1 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p, "is not an experiment's results folder"),
+        (lambda p: (p.mkdir(), p)[1], "is not an experiment's results folder"),
+        (lambda p: (p.mkdir(), (p / "x.txt").write_text("x"), p)[2], "missing experiment.json"),
+    ],
+)
+def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, capsys, make,
+                                                                     message):  # fmt: skip
+    folder, out = make(tmp_path / "nope"), tmp_path / "figs"
+    assert main([str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
