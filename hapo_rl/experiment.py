@@ -249,9 +249,9 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
             exp.get("eval_deterministic", False),
             tuple(sorted(s.items())),
         )
-        for m, (algo, s) in methods.items()
+        for seed in seeds  # seed-major: a sweep cut short has whole seeds of every method
         for env_id in tasks
-        for seed in seeds
+        for m, (algo, s) in methods.items()
     ]
     if not specs:
         raise ExperimentError(

@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from rliable import library, metrics, plot_utils  # noqa: E402
+from rliable import library, plot_utils  # noqa: E402
 
-from hapo_rl.stats import curve_band, iqm  # noqa: E402
+from hapo_rl.stats import curve_band, iqm, seeded  # noqa: E402
 
 if TYPE_CHECKING:
     from hapo_rl.report import Results
@@ -205,7 +205,8 @@ def performance_profile(results: Results, folder: Path, style: str, reps: int) -
     """Fraction of runs (all tasks) with final held-out success above tau (rliable)."""
     scores = _final_pooled(results)
     taus = np.linspace(0.0, 1.0, 41)
-    profiles, cis = library.create_performance_profile(scores, taus, reps=reps)
+    with seeded(0):
+        profiles, cis = library.create_performance_profile(scores, taus, reps=reps)
     palette = colours(results.experiment["methods"])
     with _style(style) as s:
         fig, ax = plt.subplots(figsize=(s["width"], s["width"] * 0.72))
@@ -225,14 +226,15 @@ def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -
     """IQM and mean of final held-out success over all runs, with 95% intervals (rliable)."""
     per_task = {m: [s for s in results.final(m, "eval_success_rate") if len(s)] for m in
                 results.methods}  # fmt: skip
-    points, intervals = library.get_interval_estimates(
-        per_task,
-        lambda *xs: np.array(
-            [metrics.aggregate_iqm(np.concatenate(xs)), np.mean(np.concatenate(xs))]
-        ),  # fmt: skip
-        reps=reps,
-        random_state=np.random.RandomState(0),
-    )
+    with seeded(0):
+        points, intervals = library.get_interval_estimates(
+            per_task,
+            lambda *xs: np.array(
+                [iqm(np.concatenate(xs)), np.mean(np.concatenate(xs))]
+            ),  # fmt: skip
+            reps=reps,
+            random_state=np.random.RandomState(0),
+        )
     palette = colours(results.experiment["methods"])
     with _style(style) as s:
         fig, _ = plot_utils.plot_interval_estimates(

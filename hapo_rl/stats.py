@@ -9,7 +9,8 @@ task, independently per method (so tasks may have different numbers of finished 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +44,29 @@ def iqm(values: np.ndarray, columns: bool = False) -> Any:
     return middle if columns else float(middle)
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for the block, then restore it: rliable's independent
+    and profile bootstraps draw from it whatever ``random_state`` says."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def _interval(
     arrays: Sequence[np.ndarray], func: Callable[..., float], reps: int, seed: int
 ) -> Estimate:
     """``func(*arrays)`` with a stratified (per-array) percentile bootstrap interval."""
-    point, interval = library.get_interval_estimates(
-        {"x": list(arrays)},
-        lambda *xs: np.array([func(*xs)]),
-        reps=reps,
-        random_state=np.random.RandomState(seed),
-    )
+    with seeded(seed):
+        point, interval = library.get_interval_estimates(
+            {"x": list(arrays)},
+            lambda *xs: np.array([func(*xs)]),
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
     return Estimate(float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0]))
 
 
@@ -112,10 +126,11 @@ def curve_band(
     """Per evaluation point, the IQM over runs and its 95% bootstrap band, from equal-length
     curves; returns ``(iqm, band)`` with ``band`` of shape (2, points)."""
     scores = np.stack(runs)[:, None, :]  # (runs, 1 task, points)
-    point, interval = library.get_interval_estimates(
-        {"x": scores},
-        lambda s: iqm(s[:, 0, :], columns=True),
-        reps=reps,
-        random_state=np.random.RandomState(seed),
-    )
+    with seeded(seed):
+        point, interval = library.get_interval_estimates(
+            {"x": scores},
+            lambda s: iqm(s[:, 0, :], columns=True),
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
     return point["x"], interval["x"]

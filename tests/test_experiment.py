@@ -1,6 +1,11 @@
 """``python -m hapo_rl.experiment``: the grid, resumption, the tidy table and bad files."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -153,3 +158,42 @@ def test_the_smoke_experiment_runs_every_method(tmp_path):
     table = pd.read_parquet(out / "curves.parquet")
     assert set(table["method"]) == set(METHODS) and table["finished"].all()
     assert json.loads((out / "experiment.json").read_text())["reference"] == "hapo"
+
+
+def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp_path):
+    text = GRID.replace("total_steps = 600", "total_steps = 30_000").replace(
+        "eval_every = 300", "eval_every = 3_000"
+    )
+    path = write(tmp_path, text)
+    assert main([str(path), "--out", str(tmp_path / "whole"), "--workers", "2"]) == 0
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    cmd = [sys.executable, "-m", "hapo_rl.experiment", str(path), "--out", str(killed)]
+    proc = subprocess.Popen([*cmd, "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(killed.glob("*/*/s*/summary.json"))) < 1:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the second run is under way
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    finished = len(list(killed.glob("*/*/s*/summary.json")))
+    assert 1 <= finished < 4, "the sweep ended before it was killed"
+    time.sleep(1.0)  # a run left alive by the runner would go on writing
+    assert len(list(killed.glob("*/*/s*/summary.json"))) == finished
+    assert main([str(path), "--out", str(killed), "--workers", "2"]) == 0
+    for table in ("curves.parquet", "runs.csv"):
+        a = (
+            pd.read_parquet(tmp_path / "whole" / table)
+            if table.endswith("parquet")
+            else (pd.read_csv(tmp_path / "whole" / table))
+        )
+        b = (
+            pd.read_parquet(killed / table)
+            if table.endswith("parquet")
+            else (pd.read_csv(killed / table))
+        )
+        pd.testing.assert_frame_equal(
+            a.drop(columns=["wall_time_s"], errors="ignore"),
+            b.drop(columns=["wall_time_s"], errors="ignore"),
+        )
