@@ -93,7 +93,7 @@ def load(folder: Path) -> Results:
     experiment = json.loads((folder / "experiment.json").read_text())
     runs = pd.read_csv(folder / "runs.csv")
     curves = pd.read_parquet(folder / "curves.parquet")
-    every = int(runs["eval_every"].iloc[0])
+    every, budget = int(runs["eval_every"].iloc[0]), int(runs["total_steps"].max())
     finished = runs[runs["status"] == "finished"]
     left_out = [
         f"{r.method} on {r.env_id} seed {r.seed}: {r.status}"
@@ -105,7 +105,7 @@ def load(folder: Path) -> Results:
     done = curves.merge(finished[keys], on=keys)
     done = (
         pd.concat(
-            [on_grid(c.sort_values("step"), every) for _, c in done.groupby(keys)],
+            [on_grid(c, every, budget) for _, c in done.groupby(keys)],
             ignore_index=True,
         )
         if len(done)
@@ -130,7 +130,6 @@ def load(folder: Path) -> Results:
     )
     if not len(run_table):
         raise UsageError(f"{folder}: no run has finished yet; nothing to report")
-    budget = int(runs["total_steps"].max())
     return Results(folder.name, folder, experiment, done, gate, run_table, budget, left_out)
 
 

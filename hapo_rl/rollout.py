@@ -33,6 +33,7 @@ class Episode:
     success: bool
     terminated: bool
     from_teacher: bool = False
+    cut: bool = False  # stopped by the training budget, not by the env
 
     @property
     def length(self) -> int:
@@ -51,10 +52,13 @@ def collect_episodes(
     deterministic: bool = False,
     watch: Stopwatch | None = None,
     prefixes: Sequence[Sequence[Any]] | None = None,
+    max_steps: int | None = None,
 ) -> list[Episode]:
     """Run one episode per seed (env ``i`` of ``pool`` from ``seeds[i]``), stepping all live
     envs after one batched policy call. With ``prefixes``, env ``i`` first takes the actions
-    ``prefixes[i]`` (a roll-in by someone else); the episode holds only the policy's steps."""
+    ``prefixes[i]`` (a roll-in by someone else); the episode holds only the policy's steps.
+    Once ``max_steps`` policy steps have been taken in all, the episodes still running are
+    ``cut`` (a budget that ends mid-iteration); an episode with no step at all is left out."""
     watch = watch or Stopwatch()
     n = len(seeds)
     with watch.section("env"):
@@ -62,7 +66,10 @@ def collect_episodes(
     traj: list[dict[str, list]] = [{"obs": [], "act": [], "logp": [], "rew": []} for _ in range(n)]
     ended: list[tuple[bool, bool] | None] = [None] * n
     live = list(range(n))
-    while live:
+    taken = 0
+    while live and (max_steps is None or taken < max_steps):
+        if max_steps is not None:
+            live = live[: max_steps - taken]  # the budget's last steps go to the first envs
         with watch.section("inference"):
             obs_batch = th.as_tensor(np.stack([obs_now[i] for i in live]), device=policy.device)
             dist = policy.get_distribution(obs_batch)
@@ -83,10 +90,14 @@ def collect_episodes(
             else:
                 obs_now[i] = tr.obs
                 still.append(i)
+        taken += len(live)
         live = still
     episodes = []
     for i, seed in enumerate(seeds):
-        t, (terminated, success) = traj[i], ended[i]  # type: ignore[misc]
+        t = traj[i]
+        if not t["rew"]:
+            continue
+        terminated, success = ended[i] or (False, False)
         episodes.append(
             Episode(
                 seed=int(seed),
@@ -96,9 +107,16 @@ def collect_episodes(
                 rewards=np.asarray(t["rew"], np.float32),
                 success=success,
                 terminated=terminated,
+                cut=ended[i] is None,
             )
         )
     return episodes
+
+
+def success_rate(episodes: list[Episode]) -> float:
+    """Success rate of the episodes the budget did not cut short (NaN if none)."""
+    done = [e.success for e in episodes if not e.cut]
+    return float(np.mean(done)) if done else float("nan")
 
 
 def evaluate(

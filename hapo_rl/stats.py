@@ -113,11 +113,16 @@ def steps_to(curve: pd.DataFrame, threshold: float, column: str = "eval_success_
     return float(hit.iloc[0]) if len(hit) else float("inf")
 
 
-def on_grid(curve: pd.DataFrame, every: int) -> pd.DataFrame:
-    """Place each evaluation at the multiple of ``every`` it was due at (evaluations happen at
-    the first update boundary at or after it); a later one due at the same point wins."""
-    placed = curve.assign(step=(curve["step"] // every) * every)
-    return placed.drop_duplicates("step", keep="last").reset_index(drop=True)
+def on_grid(curve: pd.DataFrame, every: int, budget: int) -> pd.DataFrame:
+    """The curve at each multiple of ``every`` up to ``budget``: the last evaluation at or
+    before that point (the policy as it stood then; evaluations fall on update boundaries),
+    and at ``budget`` the run's last evaluation (a run ends at its budget, or at the first
+    update boundary after it)."""
+    curve = curve.sort_values("step")
+    grid = [*range(0, budget, every), budget]
+    at = np.searchsorted(curve["step"].to_numpy(), grid[:-1], side="right") - 1
+    rows = [*at, len(curve) - 1]
+    return curve.iloc[rows].assign(step=grid).reset_index(drop=True)
 
 
 def curve_band(

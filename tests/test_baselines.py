@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hapo_rl import BC, HAPO, JSRL, PPOBaseline
+from hapo_rl import BC, GRPO, HAPO, JSRL, PPOBaseline
 from hapo_rl.methods import METHODS
+from hapo_rl.rollout import collect_episodes
 from hapo_rl.run import main
 from tests.tiny import RightTeacher
 
@@ -113,3 +114,18 @@ def test_ppo_draws_training_start_states_and_records_success():
     wrappers = [env.env for env in model.env.envs]  # Monitor -> StartStates
     assert all(set(w.pool) == {0, 1, 2, 3} for w in wrappers)
     assert model.last_stats is not None and model.last_stats.env_steps == 128
+
+
+def test_the_budget_ends_mid_iteration_and_cut_groups_are_not_learnt_from():
+    model = GRPO(ENV, seed=0, group_size=4, groups_per_iter=4, n_train_seeds=16)
+    model.learn(1000)  # iterations of 16 failing 14-step episodes: 224 steps each
+    assert model.num_timesteps == 1000
+    assert np.isnan(model.last_stats.injection_rate)  # the last 104 steps: every group cut
+
+
+def test_collect_stops_at_max_steps_and_marks_the_cut_episodes():
+    model = GRPO(ENV, seed=0, group_size=4, groups_per_iter=4, n_train_seeds=16)
+    episodes = collect_episodes(model._envs, [1, 1, 2, 2], model.policy, max_steps=10)
+    assert sum(e.length for e in episodes) == 10
+    assert all(e.cut and not e.success for e in episodes)
+    assert [e.length for e in episodes] == [3, 3, 2, 2]  # leftover steps go to the first envs

@@ -69,8 +69,11 @@ def test_steps_to_a_threshold_and_the_evaluation_grid():
     curve = pd.DataFrame({"step": [0, 10, 20, 30], "eval_success_rate": [0, 0.4, 0.6, 0.95]})
     assert steps_to(curve, 0.5) == 20 and steps_to(curve, 0.9) == 30
     assert steps_to(curve, 0.99) == float("inf")
-    late = pd.DataFrame({"step": [0, 25_340, 50_100, 100_352], "x": [0, 1, 2, 3]})
-    assert on_grid(late, 25_000)["step"].tolist() == [0, 25_000, 50_000, 100_000]
+    late = pd.DataFrame({"step": [0, 25_340, 82_000, 100_352], "x": [0, 1, 2, 3]})
+    grid = on_grid(late, 25_000, 100_000)
+    assert grid["step"].tolist() == [0, 25_000, 50_000, 75_000, 100_000]
+    # the last evaluation at or before each point; the budget point gets the last one
+    assert grid["x"].tolist() == [0, 0, 1, 1, 3]
 
 
 def final_success(method: str, task: int, seed: int) -> float:

@@ -9,6 +9,7 @@ minibatch gradient steps over the steps of every group whose advantages are not 
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from hapo_rl.config import GroupConfig
 from hapo_rl.envpool import EnvPool
 from hapo_rl.io import atomic_write
 from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import Episode, collect_episodes, evaluate
+from hapo_rl.rollout import Episode, collect_episodes, evaluate, success_rate
 from hapo_rl.tasks import Task, resolve_env_id
 from hapo_rl.timing import Stopwatch
 
@@ -114,7 +115,7 @@ class GRPO(BaseAlgorithm):
             th.set_rng_state(self.torch_rng_state)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_envs", "last_stats", "watch"]
+        return [*super()._excluded_save_params(), "_envs", "last_stats", "watch", "_budget_end"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -139,14 +140,26 @@ class GRPO(BaseAlgorithm):
         keys = self.rng.choice(self.task.train_seeds, size=cfg.groups_per_iter, replace=False)
         seeds = np.repeat(keys, cfg.group_size)
         self.policy.set_training_mode(False)
-        episodes = collect_episodes(self._envs, seeds, self.policy, watch=self.watch)
+        episodes = collect_episodes(
+            self._envs, seeds, self.policy, watch=self.watch, max_steps=self._remaining()
+        )
         on_policy_steps = sum(e.length for e in episodes)
-        train_success = float(np.mean([e.success for e in episodes]))
-        groups = [episodes[i : i + cfg.group_size] for i in range(0, len(seeds), cfg.group_size)]
-        groups, teacher_steps = self._augment_groups(groups)
+        train_success = success_rate(episodes)
+        groups, teacher_steps = self._augment_groups(self._complete_groups(episodes))
         return self._learn_from_groups(
             groups, on_policy_steps + teacher_steps, teacher_steps, train_success
         )
+
+    def _remaining(self) -> int | None:
+        """Env steps left in the budget of the current ``learn`` call (None outside one)."""
+        end = getattr(self, "_budget_end", None)
+        return None if end is None else max(end - self.num_timesteps, 1)
+
+    def _complete_groups(self, episodes: list[Episode]) -> list[list[Episode]]:
+        """The groups (consecutive episodes from one start state) that the budget did not cut
+        short; a cut group's steps are charged but not learnt from."""
+        groups = [list(g) for _, g in itertools.groupby(episodes, key=lambda e: e.seed)]
+        return [g for g in groups if len(g) == self.config.group_size and not any(e.cut for e in g)]
 
     def _learn_from_groups(
         self, groups: list[list[Episode]], env_steps: int, teacher_steps: int, train_success: float
@@ -165,13 +178,14 @@ class GRPO(BaseAlgorithm):
         t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
         with self.watch.section("learn"):
             loss = self._update(batch_eps) if batch_eps else 0.0
+        n = len(groups) or float("nan")  # every group cut by the budget: nothing to report
         return IterationStats(
             env_steps=env_steps,
             teacher_steps=teacher_steps,
             train_success_rate=train_success,
-            injection_rate=n_injected / len(groups),
+            injection_rate=n_injected / n,
             teacher_step_share=t_steps / batch_steps if batch_steps else 0.0,
-            zero_adv_group_frac=1 - len(live) / len(groups),
+            zero_adv_group_frac=1 - len(live) / n,
             loss=loss,
         )
 
@@ -236,6 +250,7 @@ class GRPO(BaseAlgorithm):
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         cb.on_training_start(locals(), globals())
+        self._budget_end = total  # the last iteration stops at the budget
         while self.num_timesteps < total:
             cb.on_rollout_start()
             t0 = time.perf_counter()
@@ -252,6 +267,7 @@ class GRPO(BaseAlgorithm):
                 self.logger.dump(self.num_timesteps)
             if not cb.on_step():
                 break
+        self._budget_end = None
         cb.on_training_end()
         return self
 

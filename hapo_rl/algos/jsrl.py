@@ -18,7 +18,7 @@ import numpy as np
 from hapo_rl.algos.grpo import IterationStats
 from hapo_rl.algos.guided import Guided
 from hapo_rl.config import JSRLConfig
-from hapo_rl.rollout import collect_episodes
+from hapo_rl.rollout import collect_episodes, success_rate
 from hapo_rl.teachers.base import covered
 
 
@@ -62,6 +62,8 @@ class JSRL(Guided):
         keys = self.rng.choice(self.task.train_seeds, size=cfg.groups_per_iter, replace=False)
         rollins, teacher_run_steps = self._rollins(keys)
         prefixes = [r for r in rollins for _ in range(cfg.group_size)]
+        teacher_steps = teacher_run_steps + sum(len(p) for p in prefixes)
+        remaining = self._remaining()
         self.policy.set_training_mode(False)
         episodes = collect_episodes(
             self._envs,
@@ -69,11 +71,11 @@ class JSRL(Guided):
             self.policy,
             watch=self.watch,
             prefixes=prefixes,
+            max_steps=None if remaining is None else max(remaining - teacher_steps, 1),
         )
-        train_success = float(np.mean([e.success for e in episodes]))
-        teacher_steps = teacher_run_steps + sum(len(p) for p in prefixes)
+        train_success = success_rate(episodes)
         stats = self._learn_from_groups(
-            [episodes[i : i + cfg.group_size] for i in range(0, len(episodes), cfg.group_size)],
+            self._complete_groups(episodes),
             sum(e.length for e in episodes) + teacher_steps,
             teacher_steps,
             train_success,
