@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +86,26 @@ class RunSpec:
 
     def run_dir(self, out: Path) -> Path:
         return out / self.method / self.env_id.split(":")[-1] / f"s{self.seed}"
+
+    def mismatch(self, out: Path) -> str | None:
+        """How the run already in this run's folder differs from it, if it does."""
+        path = self.run_dir(out) / "config.json"
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text())
+        want = {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "total_steps": self.total_steps,
+            "eval_every": self.eval_every,
+            "eval_episodes": self.eval_episodes,
+            "eval_deterministic": self.eval_deterministic,
+            **{k: v for k, v in self.settings if k not in RUN_OPTIONS},
+        }
+        have = {**saved, **saved.get("settings", {})}
+        diff = [f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items() if have.get(k) != v]
+        return ", ".join(diff) or None
 
     def status(self, out: Path) -> str:
         """``finished``, ``partial`` (a checkpoint to resume from) or ``new``."""
@@ -403,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         for s in specs:
             settings = " ".join(f"{k}={v}" for k, v in s.settings)
+            status = "stale" if s.mismatch(out) else s.status(out)
             print(
-                f"{s.status(out):<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} "
+                f"{status:<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} "
                 f"{s.total_steps:>11,} steps  {settings}"
             )
         print(
@@ -412,6 +434,15 @@ def main(argv: list[str] | None = None) -> int:
             "(evaluation not counted)"
         )
         return 0
+    stale = [(s, d) for s in specs if (d := s.mismatch(out))]
+    if stale:
+        spec, diff = stale[0]
+        print(
+            f"hapo_rl.experiment: error: {spec.run_dir(out)} holds a different run ({diff}) "
+            f"and {len(stale) - 1} more; use another --out or remove them",
+            file=sys.stderr,
+        )
+        return 2
     write_json(
         out / "experiment.json",
         {k: v for k, v in dataclasses.asdict(experiment).items() if k != "specs"},

@@ -197,3 +197,12 @@ def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp
             a.drop(columns=["wall_time_s"], errors="ignore"),
             b.drop(columns=["wall_time_s"], errors="ignore"),
         )
+
+
+def test_a_folder_holding_other_runs_is_refused(tmp_path, capsys):
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 0
+    bigger = write(tmp_path, GRID.replace("total_steps = 600", "total_steps = 900"))
+    assert main([str(bigger), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a different run (total_steps 600 != 900)" in err and "and 3 more" in err
