@@ -16,11 +16,14 @@ import gymnasium as gym
 import numpy as np
 
 from hapo_rl.envs import minigrid as minigrid_tasks
+from hapo_rl.envs import mujoco as mujoco_tasks
 
 HELD_OUT_OFFSET = 1_000_000
 
 ALIASES: dict[str, str] = {
-    alias: default for alias, (default, _) in minigrid_tasks.FAMILIES.items()
+    alias: default
+    for families in (minigrid_tasks.FAMILIES, mujoco_tasks.FAMILIES)
+    for alias, (default, _) in families.items()
 }
 
 
@@ -36,6 +39,8 @@ def resolve_env_id(name: str) -> str:
     try:
         if module:
             importlib.import_module(module)
+        if mujoco_tasks.is_mujoco(bare_id):
+            mujoco_tasks.register()
         gym.spec(bare_id)
     except (gym.error.Error, ImportError) as exc:
         known = ", ".join(sorted(ALIASES))
@@ -44,17 +49,21 @@ def resolve_env_id(name: str) -> str:
 
 
 def make_env(env_id: str) -> gym.Env:
-    """Make one env as the policy sees it (MiniGrid ids get the full-grid observation)."""
+    """Make one env as the policy sees it (MiniGrid ids get the full-grid observation, the
+    sparse MuJoCo tasks a flat observation)."""
     if minigrid_tasks.is_minigrid(env_id):
         return minigrid_tasks.make(env_id)
+    if mujoco_tasks.is_mujoco(env_id):
+        return mujoco_tasks.make(env_id)
     return gym.make(env_id)
 
 
 def is_success(terminated: bool, reward: SupportsFloat, info: dict[str, Any]) -> bool:
-    """An episode's success: ``info['is_success']`` where the env reports it, else a terminal
-    step with positive reward (MiniGrid's goal test)."""
-    if "is_success" in info:
-        return bool(info["is_success"])
+    """An episode's success: ``info['is_success']`` (or PointMaze's ``info['success']``) where
+    the env reports it, else a terminal step with positive reward (MiniGrid's goal test)."""
+    for key in ("is_success", "success"):
+        if key in info:
+            return bool(info[key])
     return bool(terminated) and float(reward) > 0
 
 

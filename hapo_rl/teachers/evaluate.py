@@ -3,10 +3,11 @@
     python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--detour D] [--epsilon E]
                                         [--out results/teachers/minigrid.csv]
 
-For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 and records the
-success rate (episode terminated with reward > 0), mean episode length (steps, over all episodes)
-and mean return. Writes the CSV atomically, a provenance sidecar JSON next to it, and prints a
-Markdown table.
+For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 in the env as
+the policy sees it and records the success rate (the task's own success test, as in training),
+mean episode length (steps, over all episodes) and mean return. ``--envs mujoco`` names the
+sparse MuJoCo tasks (the ``mujoco`` extra). Writes the CSV atomically, a provenance sidecar
+JSON next to it, and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import gymnasium as gym
 import minigrid
 from tqdm import tqdm
 
+from hapo_rl.tasks import is_success, make_env
 from hapo_rl.teachers import NoisyTeacher, load_teacher
 from hapo_rl.teachers.base import Teacher
 
@@ -58,18 +60,18 @@ def run_episode(env: gym.Env, teacher: Teacher, seed: int) -> tuple[bool, int, f
     teacher.reset(env, seed)
     steps, ret = 0, 0.0
     while True:
-        obs, reward, terminated, truncated, _ = env.step(teacher.act(env, obs))
+        obs, reward, terminated, truncated, info = env.step(teacher.act(env, obs))
         steps += 1
         ret += float(reward)
         if terminated or truncated:
-            return terminated and reward > 0, steps, ret
+            return is_success(terminated, reward, info), steps, ret
 
 
 def evaluate(
     env_id: str, episodes: int, detour: float = 0.0, epsilon: float = 0.0
 ) -> dict[str, object]:
     """Success rate, mean length and mean return of the teacher for ``env_id`` on held-out seeds."""
-    env, teacher = gym.make(env_id), load_teacher(env_id, detour=detour)
+    env, teacher = make_env(env_id), load_teacher(env_id, detour=detour)
     if epsilon > 0:
         teacher = NoisyTeacher(teacher, epsilon, rng_seed=0)
     results = [
@@ -152,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epsilon", type=float, default=0.0, help="random-action probability")
     parser.add_argument("--out", type=Path, default=Path("results/teachers/minigrid.csv"))
     args = parser.parse_args(argv)
+    if args.envs == ["mujoco"]:
+        from hapo_rl.envs.mujoco import TASK_IDS
+
+        args.envs = list(TASK_IDS)
     rows = [evaluate(env_id, args.episodes, args.detour, args.epsilon) for env_id in args.envs]
     write_atomic(args.out, to_csv(rows))
     write_atomic(args.out.with_suffix(".json"), json.dumps(provenance(argv), indent=2) + "\n")

@@ -5,18 +5,26 @@ from __future__ import annotations
 import importlib
 
 from hapo_rl.envs.minigrid import is_minigrid
+from hapo_rl.envs.mujoco import is_mujoco
 from hapo_rl.tasks import TaskError
 from hapo_rl.teachers.base import Teacher
 
 
 def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> Teacher:
     """``spec`` is ``"module:callable"``; the callable takes no arguments and returns a
-    ``Teacher`` (a class works). Without a spec, MiniGrid ids get the scripted planner."""
+    ``Teacher`` (a class works). Without a spec, MiniGrid ids get the scripted planner and the
+    sparse MuJoCo tasks their scripted controllers."""
     if spec is None:
         if is_minigrid(env_id):
             from hapo_rl.teachers.minigrid import MiniGridTeacher
 
             return MiniGridTeacher(detour=detour)
+        if is_mujoco(env_id):
+            if detour:
+                raise TaskError(f"teacher detours are not implemented for {env_id}")
+            from hapo_rl.teachers.mujoco import teacher_for
+
+            return teacher_for(env_id)
         raise TaskError(f"no built-in teacher for {env_id}; pass --teacher module:callable")
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:

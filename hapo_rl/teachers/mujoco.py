@@ -1,0 +1,176 @@
+"""Scripted controllers with privileged state for the sparse MuJoCo tasks (``envs/mujoco.py``).
+
+- ``PointMazeTeacher``: breadth-first search over the maze grid from the ball's cell to the
+  goal's, then a PD controller towards each cell centre on the path and finally the goal.
+- ``FetchReachTeacher``: a proportional controller moving the gripper to the goal.
+- ``FetchPushTeacher``: rise, move above the point behind the object (opposite the goal),
+  descend, push the object's centre onto the goal, hold; it starts over if the object slips
+  off the push line.
+- ``ReacherTeacher``: two-link inverse kinematics for the target, then a PD controller on the
+  joint angles.
+
+All read ``env.unwrapped`` (true positions and velocities), never the policy's observation.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from hapo_rl.envs.mujoco import fingertip_to_target
+
+
+class PointMazeTeacher:
+    """Waypoints from a grid search, followed with a PD controller on the ball's force."""
+
+    def __init__(self, kp: float = 10.0, kd: float = 1.0, reach: float = 0.35) -> None:
+        self.kp, self.kd, self.reach = kp, kd, reach
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        u = env.unwrapped
+        maze = u.maze
+        grid = np.asarray(maze.maze_map)
+        start = tuple(maze.cell_xy_to_rowcol(u.data.qpos[:2].copy()))
+        goal = tuple(maze.cell_xy_to_rowcol(u.goal[:2].copy()))
+        previous: dict[tuple, tuple | None] = {start: None}
+        queue = collections.deque([start])
+        while queue:
+            cell = queue.popleft()
+            if cell == goal:
+                break
+            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                nxt = (cell[0] + dr, cell[1] + dc)
+                if grid[nxt] != 1 and nxt not in previous:
+                    previous[nxt] = cell
+                    queue.append(nxt)
+        path, cell = [], goal
+        while cell is not None:
+            path.append(cell)
+            cell = previous[cell]
+        centres = [np.asarray(maze.cell_rowcol_to_xy(np.array(c))) for c in path[::-1][1:-1]]
+        self.waypoints = [*centres, u.goal[:2].copy()]
+        self.k = 0
+
+    def act(self, env: gym.Env, obs: Any) -> np.ndarray:
+        u = env.unwrapped
+        pos, vel = u.data.qpos[:2], u.data.qvel[:2]
+        last = len(self.waypoints) - 1
+        while self.k < last and np.linalg.norm(self.waypoints[self.k] - pos) < self.reach:
+            self.k += 1
+        force = self.kp * (self.waypoints[self.k] - pos) - self.kd * vel
+        return np.clip(force, -1.0, 1.0).astype(np.float32)
+
+
+def _fetch_state(env: gym.Env) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gripper position, object position (zeros for FetchReach) and goal."""
+    obs = env.unwrapped._get_obs()
+    o = obs["observation"]
+    obj = o[3:6] if len(o) > 10 else np.zeros(3)
+    return o[:3], obj, obs["desired_goal"]
+
+
+def _move(target: np.ndarray, grip: np.ndarray, gain: float, gripper: float) -> np.ndarray:
+    action = np.zeros(4, np.float32)
+    action[:3] = np.clip(gain * (target - grip), -1.0, 1.0)
+    action[3] = gripper
+    return action
+
+
+class FetchReachTeacher:
+    """Move the gripper straight to the goal."""
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        pass
+
+    def act(self, env: gym.Env, obs: Any) -> np.ndarray:
+        grip, _, goal = _fetch_state(env)
+        return _move(goal, grip, 10.0, 0.0)
+
+
+class FetchPushTeacher:
+    """Approach from behind the object and push it onto the goal."""
+
+    def __init__(self, behind: float = 0.07, height: float = 0.1, contact: float = 0.05) -> None:
+        self.behind, self.height, self.contact = behind, height, contact
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self.phase = "up"
+
+    def act(self, env: gym.Env, obs: Any) -> np.ndarray:
+        grip, obj, goal = _fetch_state(env)
+        to_goal = goal[:2] - obj[:2]
+        distance = np.linalg.norm(to_goal)
+        if distance < 0.015:
+            return np.array([0.0, 0.0, 0.0, -1.0], np.float32)
+        u = to_goal / distance
+        behind = np.array([*(obj[:2] - self.behind * u), obj[2]])
+        if self.phase == "up":
+            if grip[2] > obj[2] + self.height - 0.02:
+                self.phase = "over"
+            return _move(np.array([*grip[:2], obj[2] + self.height]), grip, 10.0, -1.0)
+        if self.phase == "over":
+            if np.linalg.norm(grip[:2] - behind[:2]) < 0.01:
+                self.phase = "down"
+            return _move(behind + [0.0, 0.0, self.height], grip, 10.0, -1.0)
+        if self.phase == "down":
+            if abs(grip[2] - obj[2]) < 0.01:
+                self.phase = "push"
+            return _move(behind, grip, 10.0, -1.0)
+        offset = obj[:2] - grip[:2]
+        lateral = offset - (offset @ u) * u
+        if np.linalg.norm(lateral) > 0.015 or offset @ u < 0:
+            self.phase = "up"
+        return _move(np.array([*(goal[:2] - self.contact * u), obj[2]]), grip, 5.0, -1.0)
+
+
+class ReacherTeacher:
+    """Inverse kinematics of the two-link arm, then PD control of the joint angles."""
+
+    links = (0.1, 0.11)
+
+    def __init__(self, kp: float = 5.0, kd: float = 0.3) -> None:
+        self.kp, self.kd = kp, kd
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        u = env.unwrapped
+        q = u.data.qpos[:2]
+        target = fingertip_to_target(env) + u.get_body_com("fingertip")[:2]
+        target = target - u.get_body_com("body0")[:2]
+        l1, l2 = self.links
+        r = min(np.linalg.norm(target), l1 + l2 - 1e-6)
+        elbow = np.arccos(np.clip((r**2 - l1**2 - l2**2) / (2 * l1 * l2), -1.0, 1.0))
+        solutions = []
+        for e in (elbow, -elbow):
+            shoulder = np.arctan2(target[1], target[0]) - np.arctan2(
+                l2 * np.sin(e), l1 + l2 * np.cos(e)
+            )
+            solutions.append(np.array([shoulder, e]))
+        # the solution needing the least shoulder travel (angles wrap)
+        travel = [abs(np.angle(np.exp(1j * (s[0] - q[0])))) for s in solutions]
+        self.goal = solutions[int(np.argmin(travel))]
+
+    def act(self, env: gym.Env, obs: Any) -> np.ndarray:
+        u = env.unwrapped
+        q, qd = u.data.qpos[:2], u.data.qvel[:2]
+        error = np.angle(np.exp(1j * (self.goal - q)))
+        return np.clip(self.kp * error - self.kd * qd, -1.0, 1.0).astype(np.float32)
+
+
+TEACHERS: dict[str, type] = {
+    "PointMaze": PointMazeTeacher,
+    "FetchReach": FetchReachTeacher,
+    "FetchPush": FetchPushTeacher,
+    "hapo_rl/SparseReacher": ReacherTeacher,
+}
+
+
+def teacher_for(env_id: str) -> Any:
+    """The scripted teacher of a sparse MuJoCo task."""
+    bare = env_id.split(":")[-1]
+    for prefix, cls in TEACHERS.items():
+        if bare.startswith(prefix):
+            return cls()
+    raise KeyError(env_id)
