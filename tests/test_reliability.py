@@ -46,13 +46,24 @@ def test_same_seed_same_curves_and_summary(tmp_path):
         assert sa[key] == sb[key]
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
-    steps, every = 150_000, 10_000
-    assert main(run_args(tmp_path / "whole", steps, every)) == 0
+PPO = ["--algo", "ppo", "--env", "tests.tiny:Corridor-v0", "--no-progress", "--n-envs", "2",
+       "--n-steps", "64", "--n-train-seeds", "16"]  # fmt: skip
+
+
+def ppo_args(run_dir, steps, every):
+    return [*PPO, "--total-steps", str(steps), "--eval-every", str(every), "--eval-episodes",
+            "10", "--run-dir", str(run_dir)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "make_args, steps, every", [(run_args, 150_000, 10_000), (ppo_args, 40_000, 2_000)]
+)
+def test_killed_run_resumes_to_the_same_result(tmp_path, make_args, steps, every):
+    assert main(make_args(tmp_path / "whole", steps, every)) == 0
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hapo_rl.run", *run_args(killed, steps, every)],
+        [sys.executable, "-m", "hapo_rl.run", *make_args(killed, steps, every)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
