@@ -383,6 +383,24 @@ def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
     return table
 
 
+def tables(name: str, specs: list[RunSpec], out: Path, errors: dict[RunSpec, str]) -> pd.DataFrame:
+    """Write the tidy curves (``gather``) and ``runs.csv``, each run's status and error."""
+    gather(name, specs, out)
+    runs = pd.DataFrame(
+        [
+            {
+                **dataclasses.asdict(s),
+                "settings": dict(s.settings),
+                "status": s.status(out),
+                "error": errors.get(s, ""),
+            }
+            for s in specs
+        ]
+    )
+    write_csv(out / "runs.csv", runs)
+    return runs
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m hapo_rl.experiment", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="experiment file (TOML)")
@@ -458,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0:
             errors[todo[i]] = last_line or f"exit status {code}"
             tqdm.write(f"failed: {todo[i].run_dir(out)}: {errors[todo[i]]}", file=sys.stderr)
+        tables(name, specs, out, errors)  # a sweep cut short still leaves its tables
         bar.update(1)
         bar.set_postfix(
             done=sum(s.status(out) == "finished" for s in specs),
@@ -476,19 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         bar.close()
-    gather(name, specs, out)
-    runs = pd.DataFrame(
-        [
-            {
-                **dataclasses.asdict(s),
-                "settings": dict(s.settings),
-                "status": s.status(out),
-                "error": errors.get(s, ""),
-            }
-            for s in specs
-        ]
-    )
-    write_csv(out / "runs.csv", runs)
+    runs = tables(name, specs, out, errors)
     finished = int((runs["status"] == "finished").sum())
     print(
         f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, "

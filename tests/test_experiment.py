@@ -171,8 +171,8 @@ def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp
     cmd = [sys.executable, "-m", "hapo_rl.experiment", str(path), "--out", str(killed)]
     proc = subprocess.Popen([*cmd, "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(killed.glob("*/*/s*/summary.json"))) < 1:
-        time.sleep(0.05)
+    while time.time() < deadline and not (killed / "runs.csv").is_file():
+        time.sleep(0.05)  # the runner writes its tables as each run ends
     time.sleep(1.0)  # the second run is under way
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -181,6 +181,8 @@ def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp
     assert 1 <= finished < 4, "the sweep ended before it was killed"
     time.sleep(1.0)  # a run left alive by the runner would go on writing
     assert len(list(killed.glob("*/*/s*/summary.json"))) == finished
+    partial = pd.read_csv(killed / "runs.csv")
+    assert 1 <= (partial["status"] == "finished").sum() <= finished
     assert main([str(path), "--out", str(killed), "--workers", "2"]) == 0
     for table in ("curves.parquet", "runs.csv"):
         a = (
