@@ -377,6 +377,7 @@ def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
         for s in specs
         if (f := s.run_dir(out) / "gate.csv").is_file()
     ]
+    gates = [g for g in gates if len(g)]  # a gate that saw no start state yet
     if gates:
         gate_table = pd.concat(gates, ignore_index=True)
         atomic_write(out / "gate.parquet", lambda p: gate_table.to_parquet(p, index=False))

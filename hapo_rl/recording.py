@@ -70,7 +70,8 @@ class RunRecorder(BaseCallback):
             return float("nan")
         snapshot = pd.DataFrame(gate.snapshot())
         snapshot.insert(0, "step", step)
-        self.gate_rows = pd.concat([self.gate_rows, snapshot], ignore_index=True)
+        kept = [f for f in (self.gate_rows, snapshot) if len(f)]
+        self.gate_rows = pd.concat(kept, ignore_index=True) if kept else snapshot
         write_csv(self.run_dir / "gate.csv", self.gate_rows)
         return float((snapshot["inject_prob"] >= 0.5).sum())
 
