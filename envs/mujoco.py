@@ -72,12 +72,23 @@ def is_mujoco(env_id: str) -> bool:
     return env_id.split(":")[-1] in TASK_IDS
 
 
+def make_goal_env(env_id: str) -> gym.Env:
+    """The task with its goal-conditioned dict observation (for HER); PointMaze ends at the
+    goal."""
+    register()
+    kwargs = {"continuing_task": False} if env_id.startswith("PointMaze") else {}
+    return gym.make(env_id, **kwargs)
+
+
+def is_goal_conditioned(env_id: str) -> bool:
+    """Whether the task has achieved and desired goals (PointMaze and Fetch)."""
+    return is_mujoco(env_id) and env_id.split(":")[-1] != SPARSE_REACHER
+
+
 def make(env_id: str) -> gym.Env:
     """The task as the policy sees it: PointMaze ending at the goal, dict observations
     flattened."""
-    register()
-    kwargs = {"continuing_task": False} if env_id.startswith("PointMaze") else {}
-    env = gym.make(env_id, **kwargs)
+    env = make_goal_env(env_id)
     if isinstance(env.observation_space, gym.spaces.Dict):
         env = gym.wrappers.FlattenObservation(env)
     return env

@@ -205,3 +205,21 @@ class PPOConfig(Config):
     n_train_seeds: int = _opt(
         500, "size of the training pool of start states (reset seeds 0..n-1)", None, "positive"
     )
+
+
+@dataclass
+class HERConfig(Config):
+    """stable-baselines3 SAC with hindsight experience replay; defaults after rl-baselines3-zoo's
+    Fetch settings, with a smaller batch and network for CPUs."""
+
+    learning_rate: float = _opt(1e-3, "Adam learning rate", None, "positive")
+    buffer_size: int = _opt(200_000, "replay buffer capacity in transitions", None, "positive")
+    batch_size: int = _opt(512, "transitions per gradient step", None, "positive")
+    gamma: float = _opt(0.95, "discount factor", None, "unit")
+    tau: float = _opt(0.05, "target network update rate", None, "unit")
+    learning_starts: int = _opt(1_000, "env steps before the first gradient step")
+    n_sampled_goal: int = _opt(4, "hindsight goals per real transition ('future' strategy)")
+    net_width: int = _opt(256, "units in each of the 3 hidden layers", None, "positive")
+    n_train_seeds: int = _opt(
+        500, "size of the training pool of start states (reset seeds 0..n-1)", None, "positive"
+    )

@@ -48,6 +48,7 @@ import tomllib
 from tqdm import tqdm
 
 from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.envs.mujoco import is_goal_conditioned
 from hapo_rl.io import atomic_write, write_csv, write_json
 from hapo_rl.methods import METHODS
 from hapo_rl.tasks import TaskError, resolve_env_id
@@ -258,6 +259,12 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
                 f"{path}: experiment.{key}: expected a positive integer, got {value}"
             )
     methods = {name: _method_settings(path, name, t) for name, t in data.get("methods", {}).items()}
+    for name, (algo, _) in methods.items():
+        for task in tasks if algo == "her" else ():
+            if not is_goal_conditioned(task):
+                raise ExperimentError(
+                    f"{path}: methods.{name}: her needs goal-conditioned tasks; {task} is not"
+                )
     specs = [
         RunSpec(
             m,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hapo_rl.algos import BC, GRPO, HAPO, JSRL, PPOBaseline
+from hapo_rl.algos import BC, GRPO, HAPO, JSRL, HERBaseline, PPOBaseline
 from hapo_rl.algos.guided import Guided
 from hapo_rl.config import Config
 
@@ -68,4 +68,7 @@ METHODS: dict[str, Method] = {
     ),
     "jsrl": Method(JSRL, "jump-start RL: teacher roll-in for the first h steps, h shrinking"),
     "ppo": Method(PPOBaseline, "stable-baselines3 PPO with the same network"),
+    "her": Method(
+        HERBaseline, "stable-baselines3 SAC with hindsight experience replay (goal tasks only)"
+    ),
 }

@@ -23,8 +23,7 @@ import torch as th
 from stable_baselines3.common.logger import configure
 
 import hapo_rl
-from hapo_rl.algos import PPOBaseline
-from hapo_rl.algos.grpo import NumericalError
+from hapo_rl.algos.grpo import GRPO, NumericalError
 from hapo_rl.algos.guided import TeacherError
 from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.io import write_json
@@ -272,15 +271,15 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     if config.get("algo") not in METHODS:
         raise UsageError(f"{args.run_dir / 'config.json'}: unknown algo {config.get('algo')!r}")
     cls = METHODS[config["algo"]].cls
-    if cls is PPOBaseline and args.env_workers:
-        raise UsageError("--env-workers applies to the group methods; ppo steps its envs here")
+    if not issubclass(cls, GRPO) and args.env_workers:
+        raise UsageError(f"--env-workers applies to the group methods, not {config['algo']}")
     model = None
     for name in ("model.zip", "model.prev.zip"):
         path = args.run_dir / name
         if not path.is_file():
             continue
         try:
-            extra = {} if cls is PPOBaseline else {"env_workers": args.env_workers}
+            extra = {"env_workers": args.env_workers} if issubclass(cls, GRPO) else {}
             model = cls.load(path, **extra)
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one

@@ -109,3 +109,24 @@ class Task:
 
     def eval_seeds(self, n: int) -> np.ndarray:
         return HELD_OUT_OFFSET + np.arange(n)
+
+
+class StartStates(gym.Wrapper):
+    """Start every episode from a start state drawn from ``pool``; ``reset(seed=s)`` seeds the
+    draws, not the env. Marks each episode's last step with ``info["is_success"]``."""
+
+    def __init__(self, env: gym.Env, pool: np.ndarray) -> None:
+        super().__init__(env)
+        self.pool = pool
+        self.draws = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        if seed is not None:
+            self.draws = np.random.default_rng(seed)
+        return self.env.reset(seed=int(self.draws.choice(self.pool)), options=options)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info["is_success"] = is_success(terminated, reward, info)
+        return obs, reward, terminated, truncated, info

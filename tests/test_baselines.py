@@ -38,10 +38,10 @@ def run_args(algo, run_dir, steps=1500, every=500):
 
 
 def test_every_method_is_in_the_test_table():
-    assert set(SETTINGS) == set(METHODS)
+    assert set(SETTINGS) == set(METHODS) - {"her"}  # her needs goals: tests/test_mujoco.py
 
 
-@pytest.mark.parametrize("algo", list(METHODS))
+@pytest.mark.parametrize("algo", list(SETTINGS))
 def test_every_method_trains_records_and_resumes_exactly(tmp_path, algo):
     run_dir = tmp_path / "run"
     assert main(run_args(algo, run_dir)) == 0

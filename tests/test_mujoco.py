@@ -1,11 +1,14 @@
 """The sparse MuJoCo tasks: their scripted teachers succeed, success is the task's own, and
 HAPO's continuous-action path (Gaussian policy, teacher injection) trains."""
 
+import json
+
 import numpy as np
 import pytest
 
 from hapo_rl import HAPO
 from hapo_rl.envs.mujoco import SPARSE_REACHER
+from hapo_rl.run import main
 from hapo_rl.tasks import is_success, make_env, resolve_env_id
 from hapo_rl.teachers.base import NoisyTeacher
 from hapo_rl.teachers.registry import load_teacher
@@ -63,3 +66,25 @@ def test_hapo_injects_teacher_episodes_with_a_gaussian_policy():
     assert np.isfinite(stats.loss)
     action, _ = model.predict(model.observation_space.sample())
     assert action.shape == (2,)
+
+
+def test_her_trains_checkpoints_with_its_buffer_and_resumes(tmp_path):
+    run_dir = tmp_path / "her"
+    args = ["--algo", "her", "--env", "FetchReach-v4", "--total-steps", "600", "--eval-every",
+            "200", "--eval-episodes", "2", "--learning-starts", "100", "--batch-size", "32",
+            "--net-width", "32", "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert (run_dir / "model.buffer.pkl").is_file() and (
+        run_dir / "model.prev.buffer.pkl"
+    ).is_file()
+    (run_dir / "summary.json").unlink()
+    (run_dir / "model.prev.zip").replace(run_dir / "model.zip")
+    (run_dir / "model.prev.buffer.pkl").replace(run_dir / "model.buffer.pkl")
+    assert main(["--resume", "--run-dir", str(run_dir), "--no-progress"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["algo"] == "her" and summary["total_steps"] >= 600
+
+
+def test_her_refuses_a_task_without_goals(capsys):
+    assert main(["--algo", "her", "--env", SPARSE_REACHER, "--total-steps", "100"]) == 2
+    assert "her needs a goal-conditioned task" in capsys.readouterr().err

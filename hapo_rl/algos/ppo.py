@@ -28,28 +28,7 @@ from hapo_rl.envpool import EnvPool
 from hapo_rl.io import atomic_write
 from hapo_rl.policies import policy_kwargs_for
 from hapo_rl.rollout import evaluate
-from hapo_rl.tasks import Task, is_success, resolve_env_id
-
-
-class StartStates(gym.Wrapper):
-    """Start every episode from a start state drawn from ``pool``; ``reset(seed=s)`` seeds the
-    draws, not the env. Marks each episode's last step with ``info["is_success"]``."""
-
-    def __init__(self, env: gym.Env, pool: np.ndarray) -> None:
-        super().__init__(env)
-        self.pool = pool
-        self.draws = np.random.default_rng()
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        if seed is not None:
-            self.draws = np.random.default_rng(seed)
-        return self.env.reset(seed=int(self.draws.choice(self.pool)), options=options)
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated or truncated:
-            info["is_success"] = is_success(terminated, reward, info)
-        return obs, reward, terminated, truncated, info
+from hapo_rl.tasks import StartStates, Task, resolve_env_id
 
 
 def _training_env(task: Task) -> gym.Env:
