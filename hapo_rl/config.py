@@ -216,7 +216,7 @@ class HERConfig(Config):
     buffer_size: int = _opt(200_000, "replay buffer capacity in transitions", None, "positive")
     batch_size: int = _opt(512, "transitions per gradient step", None, "positive")
     gamma: float = _opt(0.95, "discount factor", None, "unit")
-    tau: float = _opt(0.05, "target network update rate", None, "unit")
+    target_tau: float = _opt(0.05, "target network update rate (SB3's tau)", None, "unit")
     learning_starts: int = _opt(1_000, "env steps before the first gradient step")
     n_sampled_goal: int = _opt(4, "hindsight goals per real transition ('future' strategy)")
     net_width: int = _opt(256, "units in each of the 3 hidden layers", None, "positive")

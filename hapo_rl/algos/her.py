@@ -80,7 +80,7 @@ class HERBaseline(SAC):
             buffer_size=cfg.buffer_size,
             learning_starts=cfg.learning_starts,
             batch_size=cfg.batch_size,
-            tau=cfg.tau,
+            tau=cfg.target_tau,
             gamma=cfg.gamma,
             replay_buffer_class=HerReplayBuffer,
             replay_buffer_kwargs={
