@@ -88,6 +88,12 @@ class RunSpec:
     def run_dir(self, out: Path) -> Path:
         return out / self.method / self.env_id.split(":")[-1] / f"s{self.seed}"
 
+    def resolved_settings(self) -> dict[str, Any]:
+        """Every setting of the run's method, defaults included, as the run records them."""
+        method = METHODS[self.algo]
+        given = {k: v for k, v in self.settings if k not in RUN_OPTIONS}
+        return dataclasses.asdict(method.config_class(**method.settings(self.algo, given)))
+
     def mismatch(self, out: Path) -> str | None:
         """How the run already in this run's folder differs from it, if it does."""
         path = self.run_dir(out) / "config.json"
@@ -102,7 +108,8 @@ class RunSpec:
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
             "eval_deterministic": self.eval_deterministic,
-            **{k: v for k, v in self.settings if k not in RUN_OPTIONS},
+            "teacher": dict(self.settings).get("teacher"),
+            **self.resolved_settings(),
         }
         have = {**saved, **saved.get("settings", {})}
         diff = [f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items() if have.get(k) != v]

@@ -149,9 +149,6 @@ def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
                 mine = c[(c["method"] == m) & (c["env_id"] == task)].copy()
                 if mine.empty:
                     continue
-                mine = mine.sort_values("step")
-                delta = mine.groupby("seed")[["teacher_steps", "step"]].diff()
-                mine["teacher_share"] = delta["teacher_steps"] / delta["step"]
                 for ax, (column, label) in zip(axes, panels):
                     by_step = mine.groupby("step")[column].apply(
                         lambda v: iqm(v.dropna()) if v.notna().any() else np.nan
@@ -165,9 +162,20 @@ def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
     return paths
 
 
+def _snapshots_at(gate: pd.DataFrame, step: int, final: bool) -> pd.DataFrame:
+    """Each run's last gate snapshot at or before ``step`` (with ``final``, its last one)."""
+    frames = []
+    for _, run in gate.groupby("seed"):
+        steps = run["step"].to_numpy()
+        chosen = steps.max() if final else steps[steps <= step].max(initial=-1)
+        frames.append(run[run["step"] == chosen])
+    return pd.concat(frames)
+
+
 def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
     """Per task, the reference method's gate posterior means over the training pool's start
-    states seen so far, at four points in training (all finished runs pooled)."""
+    states seen so far, at a quarter, half, three quarters and all of the budget (each finished
+    run's last snapshot by then, pooled)."""
     g = results.gate
     if g.empty or results.reference not in set(g["method"]):
         return []
@@ -176,16 +184,15 @@ def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
         mine = g[(g["method"] == results.reference) & (g["env_id"] == task)]
         if mine.empty:
             continue
-        steps = np.sort(mine["step"].unique())
-        picks = sorted({steps[int(round(q * (len(steps) - 1)))] for q in (0.0, 1 / 3, 2 / 3, 1)})
+        picks = [int(q * results.budget) for q in (0.25, 0.5, 0.75, 1.0)]
         with _style(style) as s:
             fig, axes = plt.subplots(
                 1, len(picks), figsize=(s["width"] * 2, s["width"] * 0.5), sharey=True
             )
             for ax, step in zip(np.atleast_1d(axes), picks):
-                at = mine[mine["step"] == step]
+                at = _snapshots_at(mine, step, final=step == picks[-1])
                 ax.hist(at["posterior_mean"], bins=np.linspace(0, 1, 21), color=OKABE_ITO["hapo"])
-                ax.set(title=f"{step / 1e3:,.0f}k steps", xlabel="posterior mean success")
+                ax.set(title=f"by {step / 1e3:,.0f}k steps", xlabel="posterior mean success")
                 ax.text(0.98, 0.95, f"{len(at)} states", ha="right", va="top",
                         transform=ax.transAxes)  # fmt: skip
             np.atleast_1d(axes)[0].set_ylabel("start states")

@@ -70,8 +70,10 @@ class Results:
         return [mine.loc[mine["env_id"] == t, column].to_numpy(float) for t in self.tasks]
 
     def steps_to(self, method: str, threshold: float) -> list[np.ndarray]:
-        """Per task, each finished run's env steps to reach ``threshold`` success (inf: never)."""
-        mine = self.curves[self.curves["method"] == method]
+        """Per task, each finished run's env steps to reach ``threshold`` success (inf: never),
+        at the steps the evaluations were made."""
+        raw = self.curves.drop_duplicates(["method", "env_id", "seed", "eval_step"])
+        mine = raw[raw["method"] == method].assign(step=lambda c: c["eval_step"])
         return [
             np.array(
                 [steps_to(c.sort_values("step"), threshold) for _, c in g.groupby("seed")], float
@@ -102,7 +104,9 @@ def load(folder: Path) -> Results:
         if r.status != "finished"
     ]
     keys = ["method", "env_id", "seed"]
-    done = curves.merge(finished[keys], on=keys)
+    done = curves.merge(finished[keys], on=keys).sort_values([*keys, "step"])
+    delta = done.groupby(keys)[["teacher_steps", "step"]].diff()  # between evaluations
+    done["teacher_share"] = delta["teacher_steps"] / delta["step"]
     done = (
         pd.concat(
             [on_grid(c, every, budget) for _, c in done.groupby(keys)],
@@ -282,24 +286,34 @@ def improvement_table(results: Results, reps: int) -> Table:
 def ablation_table(results: Results, reps: int) -> Table:
     """One row per method (setting): final success and its difference to the reference."""
     ref = results.reference
-    ref_scores = [s for s in results.final(ref, "eval_success_rate") if len(s)]
+    ref_all = results.final(ref, "eval_success_rate")
     settings = results.experiment["methods"]
     rows = []
     for m in results.methods:
-        scores = [s for s in results.final(m, "eval_success_rate") if len(s)]
+        pairs = [(a, b) for a, b in zip(results.final(m, "eval_success_rate"), ref_all)
+                 if len(a) and len(b)]  # fmt: skip
+        scores, ref_scores = [a for a, _ in pairs], [b for _, b in pairs]
         changed = ", ".join(
             f"{k}={v}" for k, v in settings[m].items()
             if k != "algo" and settings[ref].get(k) != v
         ) or ("-" if m == ref else "")  # fmt: skip
-        diff = "(reference)" if m == ref else _fmt(difference_estimate(scores, ref_scores, reps))
+        if m == ref:
+            diff = "(reference)"
+        else:
+            diff = _fmt(difference_estimate(scores, ref_scores, reps)) if pairs else "-"
+        own = [s for s in results.final(m, "eval_success_rate") if len(s)]
         label = f"**{m}**" if m == ref else m
-        rows.append([label, settings[m]["algo"], changed, _fmt(iqm_estimate(scores, reps)), diff])
+        rows.append([label, settings[m]["algo"], changed, _fmt(iqm_estimate(own, reps)), diff])
     return Table(
         "ablation",
         f"Ablation against {ref}: final held-out success ({results.name})",
         ["setting", "algo", "differs from the reference in", "success", f"difference to {ref}"],
         rows,
-        _notes(results),
+        [
+            *_notes(results),
+            "The difference pools only the tasks where both the setting and the reference "
+            "have finished runs ('-': none).",
+        ],
     )
 
 

@@ -114,14 +114,14 @@ def steps_to(curve: pd.DataFrame, threshold: float, column: str = "eval_success_
 
 
 def on_grid(curve: pd.DataFrame, every: int, budget: int) -> pd.DataFrame:
-    """The curve at each multiple of ``every`` up to ``budget``: the last evaluation at or
-    before that point (the policy as it stood then; evaluations fall on update boundaries),
-    and at ``budget`` the run's last evaluation (a run ends at its budget, or at the first
-    update boundary after it)."""
-    curve = curve.sort_values("step")
+    """The curve at each multiple of ``every`` up to ``budget``: the evaluation made for that
+    point (the first at or after it: evaluations wait for the end of an update), and at
+    ``budget`` the run's last evaluation. A point whose evaluation an update skipped gets the
+    next one. ``eval_step`` keeps the step each evaluation was made at."""
+    curve = curve.sort_values("step").assign(eval_step=lambda c: c["step"])
     grid = [*range(0, budget, every), budget]
-    at = np.searchsorted(curve["step"].to_numpy(), grid[:-1], side="right") - 1
-    rows = [*at, len(curve) - 1]
+    at = np.searchsorted(curve["step"].to_numpy(), grid[:-1], side="left")
+    rows = [*np.minimum(at, len(curve) - 1), len(curve) - 1]
     return curve.iloc[rows].assign(step=grid).reset_index(drop=True)
 
 

@@ -72,8 +72,9 @@ def test_steps_to_a_threshold_and_the_evaluation_grid():
     late = pd.DataFrame({"step": [0, 25_340, 82_000, 100_352], "x": [0, 1, 2, 3]})
     grid = on_grid(late, 25_000, 100_000)
     assert grid["step"].tolist() == [0, 25_000, 50_000, 75_000, 100_000]
-    # the last evaluation at or before each point; the budget point gets the last one
-    assert grid["x"].tolist() == [0, 0, 1, 1, 3]
+    # the evaluation made for each point (the first at or after it); the budget gets the last
+    assert grid["x"].tolist() == [0, 1, 2, 2, 3]
+    assert grid["eval_step"].tolist() == [0, 25_340, 82_000, 82_000, 100_352]
 
 
 def final_success(method: str, task: int, seed: int) -> float:

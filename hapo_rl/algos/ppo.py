@@ -4,7 +4,9 @@ run-folder interface (``evaluate``, ``save_checkpoint``, ``last_stats``).
 The training envs reset from start states drawn from the training pool (``StartStates``);
 evaluation uses the held-out pool as for every method. A checkpoint holds, besides SB3's own
 state, the training envs mid-episode and the torch, numpy and Python RNG states, so a resumed
-run continues exactly where the checkpoint was taken (checkpoints fall between rollouts).
+run continues exactly where the checkpoint was taken (checkpoints fall between rollouts). That
+holds for envs that pickle their state (MiniGrid); gymnasium's MuJoCo envs rebuild themselves
+when unpickled, so there a resumed run does not reproduce the uninterrupted one.
 """
 
 from __future__ import annotations
