@@ -11,20 +11,18 @@ episodes where the checkpoint was taken instead of finishing the ones under way.
 from __future__ import annotations
 
 import os
-import random
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-import torch as th
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from hapo_rl.algos.grpo import IterationStats
+from hapo_rl.algos.sb3 import RunFolderMixin
 from hapo_rl.config import HERConfig
 from hapo_rl.envs.mujoco import is_goal_conditioned, make_goal_env
 from hapo_rl.io import atomic_write
@@ -39,7 +37,7 @@ def _buffer_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".buffer.pkl")
 
 
-class HERBaseline(SAC):
+class HERBaseline(RunFolderMixin, SAC):
     """SAC + HER on a goal-conditioned task's training pool.
 
     :param env: an env id, a family alias or a ``Task`` with a dict observation.
@@ -95,41 +93,19 @@ class HERBaseline(SAC):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._eval_env = make_goal_env(self.task.env_id)
-        self._outcomes: list[bool] = []
-        self.last_stats: IterationStats | None = None
-        if self.rng_states is not None:
-            th.set_rng_state(self.rng_states["torch"])
-            np.random.set_state(self.rng_states["numpy"])
-            random.setstate(self.rng_states["python"])
+        self._setup_run_folder()
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_eval_env", "_outcomes", "last_stats"]
 
-    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None):
-        super()._update_info_buffer(infos, dones)
-        if dones is not None:
-            self._outcomes += [bool(i["is_success"]) for i, d in zip(infos, dones) if d]
-
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         super().train(gradient_steps, batch_size)
-        self.last_stats = IterationStats(
-            env_steps=self.train_freq.frequency,
-            teacher_steps=0,
-            train_success_rate=float(np.mean(self._outcomes)) if self._outcomes else float("nan"),
-            injection_rate=0.0,
-            teacher_step_share=0.0,
-            zero_adv_group_frac=float("nan"),
-        )
-        self._outcomes = []
+        self._record_update(self.train_freq.frequency)
 
     def save_checkpoint(self, path: Path) -> None:
         """Save with the replay buffer and the RNG states, each through a temporary file
         renamed into place, after moving the previous pair to ``<name>.prev.*``."""
-        self.rng_states = {
-            "torch": th.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
+        self._capture_rng_states()
         previous = path.with_suffix(".prev.zip")
         if path.exists():
             os.replace(path, previous)

@@ -12,19 +12,16 @@ when unpickled, so there a resumed run does not reproduce the uninterrupted one.
 from __future__ import annotations
 
 import os
-import random
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
-import numpy as np
-import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from hapo_rl.algos.grpo import IterationStats
+from hapo_rl.algos.sb3 import RunFolderMixin
 from hapo_rl.config import PPOConfig
 from hapo_rl.envpool import EnvPool
 from hapo_rl.io import atomic_write
@@ -37,7 +34,7 @@ def _training_env(task: Task) -> gym.Env:
     return Monitor(StartStates(task.make(), task.train_seeds))
 
 
-class PPOBaseline(PPO):
+class PPOBaseline(RunFolderMixin, PPO):
     """SB3 PPO on a task's training pool.
 
     :param env: an env id, a family alias or a ``Task``.
@@ -93,45 +90,22 @@ class PPOBaseline(PPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._eval_pool = EnvPool(self.task.make)
-        self._outcomes: list[bool] = []
-        self.last_stats: IterationStats | None = None
-        if self.rng_states is not None:
-            th.set_rng_state(self.rng_states["torch"])
-            np.random.set_state(self.rng_states["numpy"])
-            random.setstate(self.rng_states["python"])
+        self._setup_run_folder()
 
     def _excluded_save_params(self) -> list[str]:
         # the training envs are saved (mid-episode, with their draws) so a resume is exact
         kept = [p for p in super()._excluded_save_params() if p != "env"]
         return [*kept, "_eval_pool", "_outcomes", "last_stats"]
 
-    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None):
-        super()._update_info_buffer(infos, dones)
-        if dones is not None:
-            self._outcomes += [bool(i["is_success"]) for i, d in zip(infos, dones) if d]
-
     def train(self) -> None:
         super().train()
-        steps = self.n_steps * self.n_envs
-        self.last_stats = IterationStats(
-            env_steps=steps,
-            teacher_steps=0,
-            train_success_rate=float(np.mean(self._outcomes)) if self._outcomes else float("nan"),
-            injection_rate=0.0,
-            teacher_step_share=0.0,
-            zero_adv_group_frac=float("nan"),
-            loss=float(self.logger.name_to_value.get("train/loss", float("nan"))),
-        )
-        self._outcomes = []
+        loss = float(self.logger.name_to_value.get("train/loss", float("nan")))
+        self._record_update(self.n_steps * self.n_envs, loss)
 
     def save_checkpoint(self, path: Path) -> None:
         """Save with the RNG states, through a temporary file renamed into place, after moving
         the previous checkpoint to ``<name>.prev.zip``."""
-        self.rng_states = {
-            "torch": th.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
+        self._capture_rng_states()
         if path.exists():
             os.replace(path, path.with_suffix(".prev.zip"))
         atomic_write(path, self.save)
