@@ -6,7 +6,8 @@ are kept apart on each episode. Steps of envs whose episode has ended are not ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,12 +120,23 @@ def success_rate(episodes: list[Episode]) -> float:
     return float(np.mean(done)) if done else float("nan")
 
 
+@contextmanager
+def evaluation_rng(seed: int) -> Iterator[None]:
+    """Torch's generators seeded with ``seed`` inside, restored on leaving: evaluating samples
+    the same way every time and leaves training's random stream where it was, so the evaluation
+    cadence does not change what is learnt."""
+    with th.random.fork_rng():
+        th.manual_seed(int(seed))
+        yield
+
+
 def evaluate(
     pool: EnvPool, seeds: Sequence[int], policy: BasePolicy, deterministic: bool = False
 ) -> dict[str, float]:
     """Success rate, mean return and mean length of one episode from each of ``seeds``."""
     policy.set_training_mode(False)
-    episodes = collect_episodes(pool, seeds, policy, deterministic)
+    with evaluation_rng(seeds[0]):
+        episodes = collect_episodes(pool, seeds, policy, deterministic)
     return {
         "success_rate": float(np.mean([e.success for e in episodes])),
         "return_mean": float(np.mean([e.ret for e in episodes])),

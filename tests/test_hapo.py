@@ -94,6 +94,17 @@ def test_update_equals_grpo_once_no_group_fails():
         assert th.equal(p_h, p_g)
 
 
+def test_evaluation_neither_moves_the_training_rng_nor_depends_on_it():
+    model = GRPO(ENV, seed=0, **SMALL)
+    th.manual_seed(3)
+    first = model.evaluate(20)
+    after_evaluation = th.rand(4)
+    th.manual_seed(3)
+    assert th.equal(th.rand(4), after_evaluation)
+    th.manual_seed(4)
+    assert model.evaluate(20) == first
+
+
 def test_continuous_actions_share_the_code_path():
     model = HAPO(
         "tests.tiny:ContinuousCorridor-v0", teacher=ContinuousRightTeacher(), seed=0, **SMALL

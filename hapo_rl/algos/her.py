@@ -26,6 +26,7 @@ from hapo_rl.algos.sb3 import RunFolderMixin
 from hapo_rl.config import HERConfig
 from hapo_rl.envs.mujoco import is_goal_conditioned, make_goal_env
 from hapo_rl.io import atomic_write
+from hapo_rl.rollout import evaluation_rng
 from hapo_rl.tasks import StartStates, Task, is_success, resolve_env_id
 
 
@@ -128,21 +129,22 @@ class HERBaseline(RunFolderMixin, SAC):
     def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
         """Success rate, mean return and mean length on the first ``n_episodes`` held-out
         start states."""
-        wins, returns, lengths = [], [], []
-        for seed in self.task.eval_seeds(n_episodes):
-            obs, _ = self._eval_env.reset(seed=int(seed))
-            ret, steps = 0.0, 0
-            while True:
-                action, _ = self.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, info = self._eval_env.step(action)
-                ret, steps = ret + float(reward), steps + 1
-                if terminated or truncated:
-                    break
-            wins.append(is_success(terminated, reward, info))
-            returns.append(ret)
-            lengths.append(steps)
+        seeds = self.task.eval_seeds(n_episodes)
+        with evaluation_rng(seeds[0]):
+            wins, returns, lengths = zip(*(self._episode(s, deterministic) for s in seeds))
         return {
             "success_rate": float(np.mean(wins)),
             "return_mean": float(np.mean(returns)),
             "length_mean": float(np.mean(lengths)),
         }
+
+    def _episode(self, seed: int, deterministic: bool) -> tuple[bool, float, int]:
+        """Success, return and length of one evaluation episode from start state ``seed``."""
+        obs, _ = self._eval_env.reset(seed=int(seed))
+        ret, steps = 0.0, 0
+        while True:
+            action, _ = self.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, info = self._eval_env.step(action)
+            ret, steps = ret + float(reward), steps + 1
+            if terminated or truncated:
+                return is_success(terminated, reward, info), ret, steps
