@@ -16,18 +16,28 @@ from hapo_rl.teachers.registry import load_teacher
 HELD_OUT = 1_000_000
 
 
-def teacher_success(env_id, episodes, teacher=None):
+def teacher_runs(env_id, episodes, teacher=None):
+    """Success rate and mean number of steps to the first success (of the successes)."""
     env, teacher = make_env(env_id), teacher or load_teacher(env_id)
-    wins = []
+    wins, steps_to_success = [], []
     for seed in range(HELD_OUT, HELD_OUT + episodes):
         obs, _ = env.reset(seed=seed)
         teacher.reset(env, seed)
+        first, steps = None, 0
         while True:
             obs, reward, terminated, truncated, info = env.step(teacher.act(env, obs))
+            steps += 1
+            if first is None and is_success(terminated, reward, info):
+                first = steps
             if terminated or truncated:
                 break
         wins.append(is_success(terminated, reward, info))
-    return float(np.mean(wins))
+        steps_to_success += [first] if first else []
+    return float(np.mean(wins)), float(np.mean(steps_to_success))
+
+
+def teacher_success(env_id, episodes, teacher=None):
+    return teacher_runs(env_id, episodes, teacher)[0]
 
 
 @pytest.mark.parametrize(
@@ -47,6 +57,14 @@ def test_scripted_teachers_solve_held_out_start_states(env_id, episodes, at_leas
 def test_a_random_teacher_fails_where_the_scripted_one_succeeds():
     noisy = NoisyTeacher(load_teacher(SPARSE_REACHER), epsilon=1.0)
     assert teacher_success(SPARSE_REACHER, 20, noisy) <= 0.2
+
+
+@pytest.mark.parametrize("env_id", ["PointMaze_UMaze-v3", "FetchReach-v4", SPARSE_REACHER])
+def test_detouring_teachers_take_longer_and_still_succeed(env_id):
+    direct_success, direct_steps = teacher_runs(env_id, 10)
+    detour_success, detour_steps = teacher_runs(env_id, 10, load_teacher(env_id, detour=1.0))
+    assert direct_success == detour_success == 1.0
+    assert detour_steps > 1.5 * direct_steps
 
 
 def test_aliases_and_flat_observations():

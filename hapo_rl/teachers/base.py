@@ -28,7 +28,7 @@ class Teacher(Protocol):
         """Return the next action for the current state of ``env``."""
 
 
-def _unit_hash(seed: int, salt: str) -> float:
+def unit_hash(seed: int, salt: str) -> float:
     """A deterministic number in [0, 1) for ``seed``, independent across ``salt`` values."""
     return zlib.crc32(f"{salt}:{seed}".encode()) / 2**32
 
@@ -37,10 +37,8 @@ class NoisyTeacher:
     """Replace the teacher's action by a uniformly random one with probability ``epsilon``."""
 
     def __init__(self, teacher: Teacher, epsilon: float, rng_seed: int = 0) -> None:
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
         self.teacher = teacher
-        self.epsilon = epsilon
+        self.epsilon = in_unit_interval("epsilon", epsilon)
         self.rng = np.random.default_rng(rng_seed)
 
     def reset(self, env: gym.Env, seed: int) -> None:
@@ -54,6 +52,19 @@ class NoisyTeacher:
         return action
 
 
+def in_unit_interval(name: str, value: float) -> float:
+    """``value``, or a ValueError naming ``name`` if it is outside [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def detours(seed: int, share: float) -> bool:
+    """Whether a teacher detouring in ``share`` of episodes detours from start state ``seed``
+    (fixed per seed)."""
+    return unit_hash(seed, "detour") < share
+
+
 def covered(seed: int, coverage: float) -> bool:
     """Whether a teacher with ``coverage`` exists for start state ``seed`` (fixed per seed)."""
-    return _unit_hash(seed, "coverage") < coverage
+    return unit_hash(seed, "coverage") < coverage

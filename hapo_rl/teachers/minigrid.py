@@ -23,7 +23,7 @@ from minigrid.core.actions import Actions
 from minigrid.core.world_object import Box, Door, Key, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 
-from hapo_rl.teachers.base import _unit_hash
+from hapo_rl.teachers.base import detours, in_unit_interval, unit_hash
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = (int(a) for a in Actions)
 
@@ -378,7 +378,7 @@ def _waypoint(env: MiniGridEnv, seed: int, final: Target) -> int | None:
                 queue.append(nxt)
     ranked = sorted(region - {start}, key=lambda c: (-far[c], c))
     top = ranked[: max(1, len(ranked) // 3)]
-    return top[int(_unit_hash(seed, "waypoint") * len(top))] if top else None
+    return top[int(unit_hash(seed, "waypoint") * len(top))] if top else None
 
 
 class MiniGridTeacher:
@@ -393,9 +393,7 @@ class MiniGridTeacher:
     deterministic = True
 
     def __init__(self, detour: float = 0.0) -> None:
-        if not 0.0 <= detour <= 1.0:
-            raise ValueError(f"detour must be in [0, 1], got {detour}")
-        self.detour = detour
+        self.detour = in_unit_interval("detour", detour)
         self._task: Callable[[MiniGridEnv], Target | None] = _goal_target
         self._waypoint: int | None = None
         self._cached: list[Step] = []
@@ -407,8 +405,8 @@ class MiniGridTeacher:
         self._task = _task_of(base)
         self._cached, self._expected = [], None
         final = self._task(base)
-        detours = _unit_hash(seed, "detour") < self.detour
-        self._waypoint = _waypoint(base, seed, final) if detours and final else None
+        detour = detours(seed, self.detour)
+        self._waypoint = _waypoint(base, seed, final) if detour and final else None
 
     def act(self, env: gym.Env, obs: object) -> int:
         """The next action for the current true state of ``env`` (``obs`` is not used)."""

@@ -10,6 +10,10 @@
   joint angles.
 
 All read ``env.unwrapped`` (true positions and velocities), never the policy's observation.
+With ``detour`` in [0, 1], a fraction of episodes (fixed per start state, as for MiniGrid) first
+goes somewhere off the route: PointMaze through a free cell of the maze picked by the seed,
+Fetch 0.15 m from the gripper's start in a seeded horizontal direction and 0.05 m up, Reacher
+to the joint angles opposite its target's; then it does the task as usual.
 """
 
 from __future__ import annotations
@@ -21,13 +25,46 @@ import gymnasium as gym
 import numpy as np
 
 from hapo_rl.envs.mujoco import fingertip_to_target
+from hapo_rl.teachers.base import detours, in_unit_interval, unit_hash
+
+Cell = tuple[int, int]
+
+
+def _route(grid: np.ndarray, start: Cell, goal: Cell) -> list[Cell]:
+    """The cells of a shortest 4-connected route through free cells, ``start`` and ``goal``
+    included."""
+    previous: dict[Cell, Cell | None] = {start: None}
+    queue = collections.deque([start])
+    while queue:
+        cell = queue.popleft()
+        if cell == goal:
+            break
+        for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            nxt = (cell[0] + dr, cell[1] + dc)
+            if grid[nxt] != 1 and nxt not in previous:
+                previous[nxt] = cell
+                queue.append(nxt)
+    path, step = [], goal
+    while step is not None:
+        path.append(step)
+        step = previous[step]
+    return path[::-1]
+
+
+def _seeded_direction(seed: int) -> np.ndarray:
+    """A horizontal unit vector fixed by ``seed``."""
+    angle = 2 * np.pi * unit_hash(seed, "detour direction")
+    return np.array([np.cos(angle), np.sin(angle), 0.0])
 
 
 class PointMazeTeacher:
     """Waypoints from a grid search, followed with a PD controller on the ball's force."""
 
-    def __init__(self, kp: float = 10.0, kd: float = 1.0, reach: float = 0.35) -> None:
+    def __init__(
+        self, kp: float = 10.0, kd: float = 1.0, reach: float = 0.35, detour: float = 0.0
+    ) -> None:
         self.kp, self.kd, self.reach = kp, kd, reach
+        self.detour = in_unit_interval("detour", detour)
 
     def reset(self, env: gym.Env, seed: int) -> None:
         u = env.unwrapped
@@ -35,22 +72,12 @@ class PointMazeTeacher:
         grid = np.asarray(maze.maze_map)
         start = tuple(maze.cell_xy_to_rowcol(u.data.qpos[:2].copy()))
         goal = tuple(maze.cell_xy_to_rowcol(u.goal[:2].copy()))
-        previous: dict[tuple, tuple | None] = {start: None}
-        queue = collections.deque([start])
-        while queue:
-            cell = queue.popleft()
-            if cell == goal:
-                break
-            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
-                nxt = (cell[0] + dr, cell[1] + dc)
-                if grid[nxt] != 1 and nxt not in previous:
-                    previous[nxt] = cell
-                    queue.append(nxt)
-        path, cell = [], goal
-        while cell is not None:
-            path.append(cell)
-            cell = previous[cell]
-        centres = [np.asarray(maze.cell_rowcol_to_xy(np.array(c))) for c in path[::-1][1:-1]]
+        path = _route(grid, start, goal)
+        if detours(seed, self.detour):
+            free = [c for c in zip(*np.nonzero(grid != 1)) if c not in (start, goal)]
+            via = tuple(free[int(unit_hash(seed, "detour cell") * len(free))])
+            path = _route(grid, start, via) + _route(grid, via, goal)[1:]
+        centres = [np.asarray(maze.cell_rowcol_to_xy(np.array(c))) for c in path[1:-1]]
         self.waypoints = [*centres, u.goal[:2].copy()]
         self.k = 0
 
@@ -79,28 +106,58 @@ def _move(target: np.ndarray, grip: np.ndarray, gain: float, gripper: float) -> 
     return action
 
 
-class FetchReachTeacher:
-    """Move the gripper straight to the goal."""
+class _FetchTeacher:
+    """The detour shared by the Fetch teachers: in detouring episodes, first move the gripper
+    0.15 m from where it starts in a horizontal direction fixed by the start state, and 0.05 m
+    up (clear of the object)."""
+
+    def __init__(self, detour: float = 0.0) -> None:
+        self.detour = in_unit_interval("detour", detour)
 
     def reset(self, env: gym.Env, seed: int) -> None:
-        pass
+        grip, _, _ = _fetch_state(env)
+        lift = np.array([0.0, 0.0, 0.05])
+        detour = detours(seed, self.detour)
+        self.via = grip + 0.15 * _seeded_direction(seed) + lift if detour else None
+
+    def _detour(self, grip: np.ndarray) -> np.ndarray | None:
+        """The detour's next action, or None once it is done (or there is none)."""
+        if self.via is not None and np.linalg.norm(self.via - grip) < 0.01:
+            self.via = None
+        return None if self.via is None else _move(self.via, grip, 10.0, -1.0)
+
+
+class FetchReachTeacher(_FetchTeacher):
+    """Move the gripper straight to the goal."""
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, _, goal = _fetch_state(env)
-        return _move(goal, grip, 10.0, 0.0)
+        detour = self._detour(grip)
+        return _move(goal, grip, 10.0, 0.0) if detour is None else detour
 
 
-class FetchPushTeacher:
+class FetchPushTeacher(_FetchTeacher):
     """Approach from behind the object and push it onto the goal."""
 
-    def __init__(self, behind: float = 0.07, height: float = 0.1, contact: float = 0.05) -> None:
+    def __init__(
+        self,
+        behind: float = 0.07,
+        height: float = 0.1,
+        contact: float = 0.05,
+        detour: float = 0.0,
+    ) -> None:
+        super().__init__(detour)
         self.behind, self.height, self.contact = behind, height, contact
 
     def reset(self, env: gym.Env, seed: int) -> None:
+        super().reset(env, seed)
         self.phase = "up"
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, obj, goal = _fetch_state(env)
+        detour = self._detour(grip)
+        if detour is not None:
+            return detour
         to_goal = goal[:2] - obj[:2]
         distance = np.linalg.norm(to_goal)
         if distance < 0.015:
@@ -131,8 +188,9 @@ class ReacherTeacher:
 
     links = (0.1, 0.11)
 
-    def __init__(self, kp: float = 5.0, kd: float = 0.3) -> None:
+    def __init__(self, kp: float = 5.0, kd: float = 0.3, detour: float = 0.0) -> None:
         self.kp, self.kd = kp, kd
+        self.detour = in_unit_interval("detour", detour)
 
     def reset(self, env: gym.Env, seed: int) -> None:
         u = env.unwrapped
@@ -151,11 +209,14 @@ class ReacherTeacher:
         # the solution needing the least shoulder travel (angles wrap)
         travel = [abs(np.angle(np.exp(1j * (s[0] - q[0])))) for s in solutions]
         self.goal = solutions[int(np.argmin(travel))]
+        self.via = self.goal + [np.pi, 0.0] if detours(seed, self.detour) else None
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         u = env.unwrapped
         q, qd = u.data.qpos[:2], u.data.qvel[:2]
-        error = np.angle(np.exp(1j * (self.goal - q)))
+        if self.via is not None and np.abs(np.angle(np.exp(1j * (self.via - q)))).max() < 0.1:
+            self.via = None
+        error = np.angle(np.exp(1j * ((self.goal if self.via is None else self.via) - q)))
         return np.clip(self.kp * error - self.kd * qd, -1.0, 1.0).astype(np.float32)
 
 
@@ -167,10 +228,11 @@ TEACHERS: dict[str, type] = {
 }
 
 
-def teacher_for(env_id: str) -> Any:
-    """The scripted teacher of a sparse MuJoCo task."""
+def teacher_for(env_id: str, detour: float = 0.0) -> Any:
+    """The scripted teacher of a sparse MuJoCo task, detouring in a ``detour`` share of
+    episodes."""
     bare = env_id.split(":")[-1]
     for prefix, cls in TEACHERS.items():
         if bare.startswith(prefix):
-            return cls()
+            return cls(detour=detour)
     raise KeyError(env_id)

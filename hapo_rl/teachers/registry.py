@@ -20,11 +20,9 @@ def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> T
 
             return MiniGridTeacher(detour=detour)
         if is_mujoco(env_id):
-            if detour:
-                raise TaskError(f"teacher detours are not implemented for {env_id}")
             from hapo_rl.teachers.mujoco import teacher_for
 
-            return teacher_for(env_id)
+            return teacher_for(env_id, detour)
         raise TaskError(f"no built-in teacher for {env_id}; pass --teacher module:callable")
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
