@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from tqdm import tqdm
 from hapo_rl.algos.bc import clone
 from hapo_rl.envpool import EnvPool
 from hapo_rl.envs.minigrid import VIEWS, make
-from hapo_rl.io import write_csv, write_json
+from hapo_rl.io import git_commit, write_csv, write_json
 from hapo_rl.policies import policy_kwargs_for
 from hapo_rl.rollout import collect_episodes, teacher_episode
 from hapo_rl.runtime import tune_process
@@ -87,9 +86,7 @@ def main() -> None:
     ]
     frame = pd.DataFrame(rows)
     write_csv(args.out, frame)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_commit()
     write_json(
         args.out.with_suffix(".json"),
         {

@@ -21,11 +21,12 @@ import json
 import multiprocessing as mp
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from hapo_rl.io import git_commit
 
 GROUPS, GROUP_SIZE, BATCH, EPOCHS = 16, 8, 256, 2
 DEFAULT_ENVS = ("MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-DoorKey-8x8-v0")
@@ -154,9 +155,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "env_workers": args.env_workers,
         "machine": f"{platform.node()} {platform.machine()}",
-        "git_commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
+        "git_commit": git_commit(),
         "command": " ".join(["python", *sys.argv]),
         "steps": steps,
         "tasks": {},

@@ -1,9 +1,11 @@
-"""Crash-safe file writes: write to a temporary name in the same folder, then rename."""
+"""Crash-safe file writes (write to a temporary name in the same folder, then rename) and the
+git commit that results are recorded with."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,3 +37,22 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def git_commit() -> str:
+    """The package's git commit, with ``-dirty`` if tracked files differ from it; ``unknown``
+    outside a checkout."""
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")

@@ -13,7 +13,6 @@ import fcntl
 import json
 import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +25,7 @@ import hapo_rl
 from hapo_rl.algos.grpo import GRPO, NumericalError
 from hapo_rl.algos.guided import TeacherError
 from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.io import write_json
+from hapo_rl.io import git_commit, write_json
 from hapo_rl.methods import METHODS
 from hapo_rl.recording import RunRecorder
 from hapo_rl.runtime import tune_process
@@ -154,26 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _settings(args: argparse.Namespace, algo: str) -> dict[str, Any]:
     given = {name: getattr(args, name) for name in setting_fields()}
     try:
@@ -246,7 +225,7 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         "train_seeds": f"0..{model.task.n_train - 1}",
         "eval_seeds": "{}..{}".format(*model.task.eval_seeds(args.eval_episodes)[[0, -1]]),
         "package_version": hapo_rl.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "command": _command(argv),
         "python": platform.python_version(),
         "torch": th.__version__,
@@ -296,7 +275,7 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         rows = curves[curves["step"] <= model.num_timesteps].to_dict("records")
     config["resumed"] = [
         *config.get("resumed", []),
-        {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": _git_commit()},
+        {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": git_commit()},
     ]
     return Plan(model, args.run_dir, config, not args.no_progress, rows)
 

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import gymnasium as gym
 import minigrid
 from tqdm import tqdm
 
+from hapo_rl.io import git_commit
 from hapo_rl.tasks import is_success, make_env
 from hapo_rl.teachers import NoisyTeacher, load_teacher
 from hapo_rl.teachers.base import Teacher
@@ -114,13 +114,10 @@ def to_csv(rows: list[dict[str, object]]) -> str:
 
 def provenance(argv: list[str]) -> dict[str, object]:
     """Command, date, git commit (if any) and machine of this measurement."""
-    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
     return {
         "command": " ".join(["python -m hapo_rl.teachers.evaluate", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_rev": git.stdout.strip() if git.returncode == 0 else None,
-        "git_dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
+        "git_commit": git_commit(),
         "machine": {
             "node": platform.node(),
             "platform": platform.platform(),
