@@ -79,6 +79,8 @@ class HERBaseline(RunFolderMixin, SAC):
             buffer_size=cfg.buffer_size,
             learning_starts=cfg.learning_starts,
             batch_size=cfg.batch_size,
+            train_freq=cfg.train_freq,
+            gradient_steps=cfg.gradient_steps,
             tau=cfg.target_tau,
             gamma=cfg.gamma,
             replay_buffer_class=HerReplayBuffer,
