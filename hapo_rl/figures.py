@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from rliable import library, plot_utils  # noqa: E402
 
-from hapo_rl.stats import curve_band, iqm, seeded  # noqa: E402
+from hapo_rl.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
 
 if TYPE_CHECKING:
     from hapo_rl.report import Results
@@ -230,18 +230,14 @@ def performance_profile(results: Results, folder: Path, style: str, reps: int) -
 
 
 def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
-    """IQM and mean of final held-out success over all runs, with 95% intervals (rliable)."""
+    """IQM and mean of final held-out success over all runs, with 95% stratified-bootstrap
+    intervals (drawn with rliable)."""
     per_task = {m: [s for s in results.final(m, "eval_success_rate") if len(s)] for m in
                 results.methods}  # fmt: skip
-    with seeded(0):
-        points, intervals = library.get_interval_estimates(
-            per_task,
-            lambda *xs: np.array(
-                [iqm(np.concatenate(xs)), np.mean(np.concatenate(xs))]
-            ),  # fmt: skip
-            reps=reps,
-            random_state=np.random.RandomState(0),
-        )
+    estimates = {m: (iqm_estimate(x, reps), mean_estimate(x, reps)) for m, x in per_task.items()}
+    points = {m: np.array([e.value for e in pair]) for m, pair in estimates.items()}
+    intervals = {m: np.array([[e.low for e in pair], [e.high for e in pair]])
+                 for m, pair in estimates.items()}  # fmt: skip
     palette = colours(results.experiment["methods"])
     with _style(style) as s:
         fig, _ = plot_utils.plot_interval_estimates(

@@ -36,6 +36,7 @@ from hapo_rl.stats import (
 )
 
 THRESHOLDS = (0.5, 0.9)
+REPS = 10_000
 
 
 @dataclass
@@ -337,19 +338,24 @@ def _sidecar(results: Results, path: Path, command: str, extra: dict | None = No
     )
 
 
-def write_report(results: Results, out: Path, style: str, reps: int, command: str) -> list[Path]:
-    """Every table and figure into ``out``; returns the files written (sidecars excluded)."""
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    tables = [
+def all_tables(results: Results, reps: int) -> list[Table]:
+    """Every table of the report."""
+    return [
         final_table(results, "eval_success_rate", "success rate", reps),
         final_table(results, "eval_return_mean", "return", reps),
         *[efficiency_table(results, t, reps) for t in THRESHOLDS],
         improvement_table(results, reps),
         ablation_table(results, reps),
     ]
+
+
+def write_report(results: Results, out: Path, style: str, reps: int, command: str) -> list[Path]:
+    """Every table and figure into ``out``; returns the files written (sidecars excluded)."""
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    tables = all_tables(results, reps)
     written = []
     for table in tables:
         for suffix, text in ((".md", table.markdown()), (".tex", table.latex())):
@@ -382,7 +388,7 @@ def build_parser() -> OneLineParser:
         "--style", choices=("paper", "slides"), default="paper", help="figure sizes and fonts"
     )
     parser.add_argument(
-        "--reps", type=int, default=10_000, help="bootstrap replications (default: %(default)s)"
+        "--reps", type=int, default=REPS, help="bootstrap replications (default: %(default)s)"
     )
     return parser
 

@@ -1,14 +1,17 @@
-"""Statistics over an experiment's tidy results, with rliable: seeds are the runs, tasks the
+"""Statistics over an experiment's tidy results, after rliable: seeds are the runs, tasks the
 strata, never evaluation episodes.
 
 Every point estimate is an interquartile mean (IQM) over runs, pooled over tasks for the
-aggregates; every interval a 95% percentile stratified bootstrap that resamples runs within each
-task, independently per method (so tasks may have different numbers of finished runs).
+aggregates, or rliable's probability of improvement; every interval a 95% percentile stratified
+bootstrap that resamples runs within each task, independently per method (so tasks may have
+different numbers of finished runs). The bootstrap is rliable's ``StratifiedBootstrap``
+vectorised in numpy: rliable hands it to arch, which loops in Python (~60 us a replication, 74 s
+for one improvement table of the 16-run smoke experiment); the test suite checks that both give
+the same intervals.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,10 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rliable import library, metrics
-
-# rliable hands arch a RandomState, which arch deprecates; the results are the same
-warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+from rliable import metrics
 
 #: Per method, one array of final scores (one per run) for each task, in task order.
 Scores = dict[str, list[np.ndarray]]
@@ -46,8 +46,8 @@ def iqm(values: np.ndarray, columns: bool = False) -> Any:
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed numpy's global generator for the block, then restore it: rliable's independent
-    and profile bootstraps draw from it whatever ``random_state`` says."""
+    """Seed numpy's global generator for the block, then restore it: rliable's performance
+    profile bootstrap draws from it whatever ``random_state`` says."""
     state = np.random.get_state()
     np.random.seed(seed)
     try:
@@ -56,23 +56,37 @@ def seeded(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
-def _interval(
-    arrays: Sequence[np.ndarray], func: Callable[..., float], reps: int, seed: int
-) -> Estimate:
-    """``func(*arrays)`` with a stratified (per-array) percentile bootstrap interval."""
-    with seeded(seed):
-        point, interval = library.get_interval_estimates(
-            {"x": list(arrays)},
-            lambda *xs: np.array([func(*xs)]),
-            reps=reps,
-            random_state=np.random.RandomState(seed),
-        )
-    return Estimate(float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0]))
+#: A statistic of samples given as 2-D arrays, one row per replication: returns one value a row.
+Statistic = Callable[..., np.ndarray]
+
+
+def resample(arrays: Sequence[np.ndarray], reps: int, seed: int) -> list[np.ndarray]:
+    """``reps`` bootstrap samples of each array (drawn with replacement, within each array):
+    arrays of shape (reps, len(array))."""
+    rng = np.random.default_rng(seed)
+    return [np.asarray(a, float)[rng.integers(0, len(a), (reps, len(a)))] for a in arrays]
+
+
+def _interval(arrays: Sequence[np.ndarray], stat: Statistic, reps: int, seed: int) -> Estimate:
+    """``stat`` of the arrays with its percentile stratified-bootstrap interval."""
+    value = stat(*[np.asarray(a, float)[None, :] for a in arrays])[0]
+    low, high = np.percentile(stat(*resample(arrays, reps, seed)), [2.5, 97.5])
+    return Estimate(float(value), float(low), float(high))
+
+
+def _row_iqm(*samples: np.ndarray) -> np.ndarray:
+    """IQM of each row of the samples side by side."""
+    return iqm(np.concatenate(samples, axis=1).T, columns=True)
 
 
 def iqm_estimate(per_task: Sequence[np.ndarray], reps: int = 10_000, seed: int = 0) -> Estimate:
     """IQM over all runs of all tasks, with a bootstrap that resamples runs within each task."""
-    return _interval(per_task, lambda *xs: iqm(np.concatenate(xs)), reps, seed)
+    return _interval(per_task, _row_iqm, reps, seed)
+
+
+def mean_estimate(per_task: Sequence[np.ndarray], reps: int = 10_000, seed: int = 0) -> Estimate:
+    """Mean over all runs of all tasks, with the same bootstrap as ``iqm_estimate``."""
+    return _interval(per_task, lambda *xs: np.concatenate(xs, axis=1).mean(axis=1), reps, seed)
 
 
 def difference_estimate(
@@ -84,10 +98,7 @@ def difference_estimate(
     """IQM(per_task) - IQM(reference), both pooled over tasks, resampled independently."""
     n = len(per_task)
     return _interval(
-        [*per_task, *reference],
-        lambda *xs: iqm(np.concatenate(xs[:n])) - iqm(np.concatenate(xs[n:])),
-        reps,
-        seed,
+        [*per_task, *reference], lambda *xs: _row_iqm(*xs[:n]) - _row_iqm(*xs[n:]), reps, seed
     )
 
 
@@ -99,12 +110,24 @@ def improvement_probability(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) ->
     )
 
 
+def _row_improvement(n: int) -> Statistic:
+    """``improvement_probability`` of each row: the first ``n`` samples against the rest."""
+
+    def stat(*xs: np.ndarray) -> np.ndarray:
+        per_task = [
+            ((a[:, :, None] > b[:, None, :]) + 0.5 * (a[:, :, None] == b[:, None, :])).mean((1, 2))
+            for a, b in zip(xs[:n], xs[n:])
+        ]
+        return np.mean(per_task, axis=0)
+
+    return stat
+
+
 def improvement_estimate(
     x: Sequence[np.ndarray], y: Sequence[np.ndarray], reps: int = 2_000, seed: int = 0
 ) -> Estimate:
     """``improvement_probability`` with a bootstrap resampling each method's runs per task."""
-    n = len(x)
-    return _interval([*x, *y], lambda *xs: improvement_probability(xs[:n], xs[n:]), reps, seed)
+    return _interval([*x, *y], _row_improvement(len(x)), reps, seed)
 
 
 def steps_to(curve: pd.DataFrame, threshold: float, column: str = "eval_success_rate") -> float:
@@ -130,12 +153,7 @@ def curve_band(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per evaluation point, the IQM over runs and its 95% bootstrap band, from equal-length
     curves; returns ``(iqm, band)`` with ``band`` of shape (2, points)."""
-    scores = np.stack(runs)[:, None, :]  # (runs, 1 task, points)
-    with seeded(seed):
-        point, interval = library.get_interval_estimates(
-            {"x": scores},
-            lambda s: iqm(s[:, 0, :], columns=True),
-            reps=reps,
-            random_state=np.random.RandomState(seed),
-        )
-    return point["x"], interval["x"]
+    curves = np.stack(runs).astype(float)  # (runs, points)
+    idx = np.random.default_rng(seed).integers(0, len(curves), (reps, len(curves)))
+    boot = np.stack([iqm(curves[i], columns=True) for i in idx])  # (reps, points)
+    return iqm(curves, columns=True), np.percentile(boot, [2.5, 97.5], axis=0)

@@ -7,11 +7,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from rliable import library
 from scipy.stats import trim_mean
 
 from hapo_rl.report import main
 from hapo_rl.stats import (
+    curve_band,
     difference_estimate,
+    improvement_estimate,
     improvement_probability,
     iqm,
     iqm_estimate,
@@ -59,10 +62,43 @@ def test_intervals_hold_the_estimate_and_collapse_on_constant_data():
 def test_intervals_are_reproducible_whatever_the_global_generator():
     x = [np.array([0.6, 0.5, 0.4]), np.array([0.1, 0.9, 0.3, 0.2])]
     first = iqm_estimate(x, reps=300)
-    np.random.random(7)  # rliable's bootstraps draw from numpy's global generator
+    np.random.random(7)  # the bootstrap must not depend on numpy's global generator
     state = np.random.get_state()[1].copy()
     assert iqm_estimate(x, reps=300) == first
     assert (np.random.get_state()[1] == state).all()  # and it is left as it was
+
+
+def rliable_interval(arrays, func, reps=20_000):
+    point, interval = library.get_interval_estimates(
+        {"x": arrays}, lambda *xs: np.array([func(*xs)]), reps=reps,
+        random_state=np.random.RandomState(1),
+    )  # fmt: skip
+    return point["x"][0], interval["x"][0, 0], interval["x"][1, 0]
+
+
+def test_the_vectorised_bootstrap_gives_rliables_intervals():
+    rng = np.random.default_rng(0)
+    x = [rng.random(5), rng.random(3) * 0.5]
+    y = [rng.random(5) * 0.8, rng.random(4)]
+    pooled = lambda *xs: iqm(np.concatenate(xs))  # noqa: E731
+    ours = iqm_estimate(x, reps=20_000)
+    assert (ours.value, ours.low, ours.high) == pytest.approx(rliable_interval(x, pooled), abs=0.01)
+    diff = difference_estimate(x, y, reps=20_000)
+    theirs = rliable_interval([*x, *y], lambda *xs: pooled(*xs[:2]) - pooled(*xs[2:]))
+    assert (diff.value, diff.low, diff.high) == pytest.approx(theirs, abs=0.01)
+    better = improvement_estimate(x, y, reps=5_000)
+    theirs = rliable_interval(
+        [*x, *y], lambda *xs: improvement_probability(xs[:2], xs[2:]), reps=5_000
+    )
+    assert better.value == improvement_probability(x, y) == theirs[0]
+    assert (better.low, better.high) == pytest.approx(theirs[1:], abs=0.02)
+    curves = [rng.random(6) for _ in range(5)]
+    point, band = curve_band(curves, reps=20_000)
+    theirs, their_band = library.get_interval_estimates(
+        {"x": np.stack(curves)[:, None, :]}, lambda s: iqm(s[:, 0, :], columns=True),
+        reps=20_000, random_state=np.random.RandomState(1),
+    )  # fmt: skip
+    assert np.allclose(point, theirs["x"]) and np.allclose(band, their_band["x"], atol=0.01)
 
 
 def test_steps_to_a_threshold_and_the_evaluation_grid():

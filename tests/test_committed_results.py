@@ -1,0 +1,28 @@
+"""The committed tables are what ``python -m hapo_rl.report`` makes from the committed results:
+regenerating each experiment's tables from ``results/NAME`` gives ``paper_figures/NAME``."""
+
+from pathlib import Path
+
+import pytest
+
+from hapo_rl.report import REPS, all_tables, load
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(
+    p.name for p in (ROOT / "paper_figures").iterdir() if (ROOT / "results" / p.name).is_dir()
+)
+
+
+def test_the_committed_experiments_are_checked():
+    assert "smoke" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_regenerated_tables_equal_the_committed_ones(name):
+    committed = ROOT / "paper_figures" / name
+    tables = all_tables(load(ROOT / "results" / name), REPS)
+    expected = {p.name for p in committed.iterdir() if p.suffix in (".md", ".tex")}
+    assert {f"{t.name}{s}" for t in tables for s in (".md", ".tex")} == expected - {"README.md"}
+    for table in tables:
+        assert table.markdown() == (committed / f"{table.name}.md").read_text(), table.name
+        assert table.latex() == (committed / f"{table.name}.tex").read_text(), table.name
