@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ class Results:
         last = self.curves.sort_values("step").groupby(["method", "env_id", "seed"]).tail(1)
         mine = last[last["method"] == method]
         return [mine.loc[mine["env_id"] == t, column].to_numpy(float) for t in self.tasks]
+
+    def per_run(self, method: str, stat: Callable[[pd.DataFrame], float]) -> list[np.ndarray]:
+        """Per task, ``stat`` of each finished run's curve (NaN results dropped)."""
+        mine = self.curves[self.curves["method"] == method]
+        values = [
+            np.array([stat(c.sort_values("step")) for _, c in mine[mine["env_id"] == t].groupby(
+                "seed")], float)
+            for t in self.tasks
+        ]  # fmt: skip
+        return [v[~np.isnan(v)] for v in values]
 
     def steps_to(self, method: str, threshold: float) -> list[np.ndarray]:
         """Per task, each finished run's env steps to reach ``threshold`` success (inf: never),
@@ -284,6 +295,49 @@ def improvement_table(results: Results, reps: int) -> Table:
     )
 
 
+def _teacher_share(curve: pd.DataFrame, since: float) -> float:
+    """Share of a run's env steps the teacher took after the last evaluation at or before grid
+    step ``since`` (0: the whole run)."""
+    start = curve[curve["step"] <= since].iloc[-1]
+    end = curve.iloc[-1]
+    steps = end["eval_step"] - start["eval_step"]
+    teacher = end["teacher_steps"] - start["teacher_steps"]
+    return float(teacher / steps) if steps > 0 else float("nan")
+
+
+def mechanism_table(results: Results, reps: int) -> Table:
+    """What HAPO changes, per method over all runs: how many groups had all-zero advantages,
+    how much of the budget the teacher took (whole run and last quarter), the last injection
+    rate."""
+    stats: list[tuple[str, Callable[[pd.DataFrame], float]]] = [
+        ("zero-advantage groups", lambda c: c["zero_adv_group_frac"].mean()),
+        ("teacher share, whole run", lambda c: _teacher_share(c, 0)),
+        ("teacher share, last quarter", lambda c: _teacher_share(c, 0.75 * results.budget)),
+        ("final injection rate", lambda c: c["injection_rate"].dropna().iloc[-1]
+         if c["injection_rate"].notna().any() else float("nan")),
+    ]  # fmt: skip
+    rows = []
+    for m in results.methods:
+        cells = []
+        for _, stat in stats:
+            present = [v for v in results.per_run(m, stat) if len(v)]
+            cells.append(_fmt(iqm_estimate(present, reps)) if present else "-")
+        rows.append([m, *cells, _n_runs(results.final(m, "eval_success_rate"))])
+    return Table(
+        "mechanism",
+        f"Advantage collapse and teacher use, all tasks ({results.name})",
+        ["method", *[name for name, _ in stats], "runs"],
+        rows,
+        [
+            *_notes(results),
+            "zero-advantage groups: share of a run's groups whose advantages were all zero (no "
+            "policy gradient); teacher share: teacher env steps over all env steps; last "
+            "quarter: from the last evaluation at or before 3/4 of the budget; '-': the method "
+            "has no such thing.",
+        ],
+    )
+
+
 def ablation_table(results: Results, reps: int) -> Table:
     """One row per method (setting): final success and its difference to the reference."""
     ref = results.reference
@@ -345,6 +399,7 @@ def all_tables(results: Results, reps: int) -> list[Table]:
         final_table(results, "eval_return_mean", "return", reps),
         *[efficiency_table(results, t, reps) for t in THRESHOLDS],
         improvement_table(results, reps),
+        mechanism_table(results, reps),
         ablation_table(results, reps),
     ]
 
