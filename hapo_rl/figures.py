@@ -75,8 +75,9 @@ def _style(name: str) -> Iterator[dict[str, float]]:
 
 def _save(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
     paths = [folder / f"{stem}.pdf", folder / f"{stem}.png"]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight", dpi=200)
+    for p in paths:  # no creation date: regenerating gives the same files
+        meta = {"CreationDate": None} if p.suffix == ".pdf" else {"Software": None}
+        fig.savefig(p, bbox_inches="tight", dpi=200, metadata=meta)
     plt.close(fig)
     return paths
 
