@@ -209,16 +209,17 @@ class PPOConfig(Config):
 
 @dataclass
 class HERConfig(Config):
-    """stable-baselines3 SAC with hindsight experience replay; learning rate, discount, target
-    rate and hindsight ratio after rl-baselines3-zoo's Fetch settings, batch size and the ratio
-    of gradient steps to env steps (0.4) after the original DDPG+HER (OpenAI baselines: 40
-    minibatches of 256 per two 50-step episodes), which makes it affordable on CPUs."""
+    """stable-baselines3 SAC with hindsight experience replay, after rl-baselines3-zoo's SAC
+    settings for FetchReach (one gradient step of 256 transitions per env step: under equal
+    env-step budgets the baseline gets its sample-efficient setting) with the original HER's
+    3 x 256 network; the buffer holds 200k transitions, not 1M, because every checkpoint
+    saves it."""
 
     learning_rate: float = _opt(1e-3, "Adam learning rate", None, "positive")
     buffer_size: int = _opt(200_000, "replay buffer capacity in transitions", None, "positive")
     batch_size: int = _opt(256, "transitions per gradient step", None, "positive")
-    train_freq: int = _opt(100, "env steps between training phases", None, "positive")
-    gradient_steps: int = _opt(40, "gradient steps per training phase", None, "positive")
+    train_freq: int = _opt(1, "env steps between training phases", None, "positive")
+    gradient_steps: int = _opt(1, "gradient steps per training phase", None, "positive")
     gamma: float = _opt(0.95, "discount factor", None, "unit")
     target_tau: float = _opt(0.05, "target network update rate (SB3's tau)", None, "unit")
     learning_starts: int = _opt(1_000, "env steps before the first gradient step")
