@@ -4,6 +4,8 @@ For each observation choice (the default egocentric full grid, the full grid in 
 MiniGrid's partial 7x7 view) and each number of demonstrations: collect that many successful
 scripted-teacher episodes on training start states, clone them into the project's policy
 network, and measure held-out success with sampled actions. Writes a CSV and a JSON sidecar.
+``--pool-above N`` sets the grid size above which the encoder pools after its first convolution
+(default 25; 0 pools every grid), to see what pooling costs in imitation.
 
     python benchmarks/imitation_gap.py --env MiniGrid-KeyCorridorS3R3-v0 --demos 200 500
 """
@@ -34,7 +36,13 @@ from hapo_rl.teachers.minigrid import MiniGridTeacher
 
 
 def measure(
-    env_id: str, view: str, n_demos: int, epochs: int, eval_episodes: int, seed: int
+    env_id: str,
+    view: str,
+    n_demos: int,
+    epochs: int,
+    eval_episodes: int,
+    seed: int,
+    pool_above: int = 25,
 ) -> dict:
     th.manual_seed(seed)
     env = make(env_id, view)
@@ -46,8 +54,9 @@ def measure(
         if episode.success:
             demos.append(episode)
     policy = ActorCriticPolicy(
-        env.observation_space, env.action_space, lambda _: 3e-4, **policy_kwargs_for(env_id)
-    )
+        env.observation_space, env.action_space, lambda _: 3e-4,
+        **policy_kwargs_for(env_id), features_extractor_kwargs={"pool_above": pool_above},
+    )  # fmt: skip
     t0 = time.perf_counter()
     loss = clone(policy, demos, epochs, 256, np.random.default_rng(seed))
     fit_s = time.perf_counter() - t0
@@ -57,6 +66,7 @@ def measure(
     return {
         "env_id": env_id,
         "view": view,
+        "pool_above": pool_above,
         "demos": n_demos,
         "demo_steps": sum(d.length for d in demos),
         "epochs": epochs,
@@ -75,13 +85,14 @@ def main() -> None:
     parser.add_argument("--demos", nargs="+", type=int, default=[200, 500])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--eval-episodes", type=int, default=200)
+    parser.add_argument("--pool-above", type=int, default=25, help="pool grids wider than this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/imitation_gap.csv"))
     args = parser.parse_args()
     tune_process()
     grid = [(v, n) for v in args.views for n in args.demos]
     rows = [
-        measure(args.env, v, n, args.epochs, args.eval_episodes, args.seed)
+        measure(args.env, v, n, args.epochs, args.eval_episodes, args.seed, args.pool_above)
         for v, n in tqdm(grid, desc="imitation gap")
     ]
     frame = pd.DataFrame(rows)
