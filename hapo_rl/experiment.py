@@ -51,7 +51,8 @@ from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.envs.mujoco import is_goal_conditioned
 from hapo_rl.io import atomic_write, write_csv, write_json
 from hapo_rl.methods import METHODS
-from hapo_rl.tasks import TaskError, resolve_env_id
+from hapo_rl.tasks import Task, TaskError, resolve_env_id
+from hapo_rl.teachers.evaluate import held_out
 
 RUN_OPTIONS: dict[str, type] = {"teacher": str, "env_workers": int}
 EXPERIMENT_KEYS: dict[str, type] = {
@@ -416,6 +417,47 @@ def tables(name: str, specs: list[RunSpec], out: Path, errors: dict[RunSpec, str
     return runs
 
 
+TEACHER_KNOBS = ("teacher_epsilon", "teacher_detour", "teacher_coverage")
+
+
+def _teacher_on_held_out(spec: RunSpec, settings: dict[str, Any], teacher: str | None) -> dict:
+    seeds = Task(spec.env_id).eval_seeds(spec.eval_episodes)
+    knobs = [settings[k] for k in ("teacher_detour", "teacher_epsilon", "teacher_coverage")]
+    try:
+        return held_out(spec.env_id, seeds, *knobs, spec=teacher)
+    except Exception as exc:  # a teacher that breaks is reported by its runs; note it here
+        tqdm.write(f"teacher for {spec.method} on {spec.env_id} not measured: {exc}")
+        return dict.fromkeys(("success_rate", "return_mean", "length_mean"), float("nan"))
+
+
+def teacher_table(specs: list[RunSpec], out: Path) -> pd.DataFrame:
+    """``teachers.csv``: for each method with a teacher and each task, the teacher with the
+    method's quality settings on the held-out start states the runs are evaluated on. A teacher
+    shared by several methods is run once; rows already in the file are kept."""
+    path = out / "teachers.csv"
+    keys = ["env_id", "teacher", *TEACHER_KNOBS, "episodes"]
+    known = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
+    rows, measured = [], {}
+    for spec in {(s.method, s.env_id): s for s in specs}.values():
+        if not METHODS[spec.algo].uses_teacher:
+            continue
+        settings = spec.resolved_settings()
+        key = (spec.env_id, dict(spec.settings).get("teacher") or "",
+               *[float(settings[k]) for k in TEACHER_KNOBS], spec.eval_episodes)  # fmt: skip
+        if key not in measured:
+            same = known[(known[keys] == pd.Series(key, keys)).all(axis=1)] if len(known) else known
+            measured[key] = (
+                same.iloc[0][["success_rate", "return_mean", "length_mean"]].to_dict()
+                if len(same)
+                else _teacher_on_held_out(spec, settings, key[1] or None)
+            )
+        rows.append({"method": spec.method, **dict(zip(keys, key)), **measured[key]})
+    table = pd.DataFrame(rows)
+    if len(table):
+        write_csv(path, table)
+    return table
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m hapo_rl.experiment", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="experiment file (TOML)")
@@ -511,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bar.close()
     runs = tables(name, specs, out, errors)
+    teacher_table(specs, out)
     finished = int((runs["status"] == "finished").sum())
     print(
         f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, "

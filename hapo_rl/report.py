@@ -52,6 +52,7 @@ class Results:
     runs: pd.DataFrame  # one row per finished run: method, env_id, seed, git_commit, run_dir
     budget: int  # env steps per run
     left_out: list[str] = field(default_factory=list)
+    teachers: pd.DataFrame = field(default_factory=pd.DataFrame)  # teachers.csv, if any
 
     @property
     def methods(self) -> list[str]:
@@ -146,7 +147,11 @@ def load(folder: Path) -> Results:
     )
     if not len(run_table):
         raise UsageError(f"{folder}: no run has finished yet; nothing to report")
-    return Results(folder.name, folder, experiment, done, gate, run_table, budget, left_out)
+    teachers = folder / "teachers.csv"
+    return Results(
+        folder.name, folder, experiment, done, gate, run_table, budget, left_out,
+        pd.read_csv(teachers) if teachers.is_file() else pd.DataFrame(),
+    )  # fmt: skip
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -338,6 +343,43 @@ def mechanism_table(results: Results, reps: int) -> Table:
     )
 
 
+def teacher_table(results: Results, reps: int) -> Table:
+    """Each method with a teacher against that teacher (its quality settings included) on the
+    same held-out start states: final success and return, above, at or below it."""
+    measures = (("eval_success_rate", "success_rate"), ("eval_return_mean", "return_mean"))
+    rows = []
+    for m in results.methods:
+        mine = results.teachers[results.teachers["method"] == m] if len(results.teachers) else []
+        for i, task in enumerate(results.tasks):
+            teacher = mine[mine["env_id"] == task] if len(mine) else []
+            if not len(teacher):
+                continue
+            cells = []
+            for column, own in measures:
+                scores, level = results.final(m, column)[i], float(teacher[own].iloc[0])
+                if not len(scores):
+                    cells += [f"{level:.2f}", "-", "-"]
+                    continue
+                e = iqm_estimate([scores], reps)
+                verdict = "above" if e.low > level else "below" if e.high < level else "at"
+                cells += [f"{level:.2f}", _fmt(e), verdict]
+            rows.append([m, _short(task), *cells])
+    return Table(
+        "teacher_gap",
+        f"Methods against their own teacher on the held-out start states ({results.name})",
+        ["method", "task", "teacher success", "success", "vs teacher", "teacher return",
+         "return", "vs teacher"],
+        rows,
+        [
+            *_notes(results),
+            "teacher: the method's teacher, with its quality settings, run once from each "
+            "held-out start state the method is evaluated on (teachers.csv; a start state "
+            "outside its coverage counts as a failure with return 0). above / below: the "
+            "method's interval lies wholly above / below the teacher's value; at: it holds it.",
+        ],
+    )  # fmt: skip
+
+
 def ablation_table(results: Results, reps: int) -> Table:
     """One row per method (setting): final success and its difference to the reference."""
     ref = results.reference
@@ -400,6 +442,7 @@ def all_tables(results: Results, reps: int) -> list[Table]:
         *[efficiency_table(results, t, reps) for t in THRESHOLDS],
         improvement_table(results, reps),
         mechanism_table(results, reps),
+        teacher_table(results, reps),
         ablation_table(results, reps),
     ]
 

@@ -163,6 +163,12 @@ def test_the_smoke_experiment_runs_every_method(tmp_path):
     # every method but her, which needs goal-conditioned tasks (tests/test_mujoco.py)
     assert set(table["method"]) == set(METHODS) - {"her"} and table["finished"].all()
     assert json.loads((out / "experiment.json").read_text())["reference"] == "hapo"
+    # the teacher of every method that has one, measured once per task on the held-out states
+    teachers = pd.read_csv(out / "teachers.csv")
+    with_teacher = {m for m, method in METHODS.items() if method.uses_teacher} - {"her"}
+    assert set(teachers["method"]) == with_teacher and (teachers["episodes"] == 10).all()
+    assert (teachers.groupby("env_id")["success_rate"].nunique() == 1).all()
+    assert (teachers["success_rate"] >= 0.9).all()
 
 
 def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp_path):

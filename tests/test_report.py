@@ -163,6 +163,9 @@ def make_results(folder, unfinished=()):
     pd.DataFrame(rows).to_parquet(folder / "curves.parquet")
     pd.DataFrame(gates).to_parquet(folder / "gate.parquet")
     pd.DataFrame(runs).to_csv(folder / "runs.csv", index=False)
+    pd.DataFrame(
+        [{"method": "hapo", "env_id": t, "success_rate": 0.6, "return_mean": 0.5} for t in TASKS]
+    ).to_csv(folder / "teachers.csv", index=False)
     experiment = {"name": folder.name, "reference": "hapo", "tasks": TASKS, "seeds": SEEDS,
                   "methods": methods}  # fmt: skip
     (folder / "experiment.json").write_text(json.dumps(experiment))
@@ -179,6 +182,7 @@ EXPECTED = [
             "steps_to_90",
             "improvement",
             "mechanism",
+            "teacher_gap",
             "ablation",
         )
         for s in ("md", "tex")
@@ -220,6 +224,11 @@ def test_the_report_writes_every_table_and_figure_with_sidecars(tmp_path, capsys
     hapo_row = "| hapo | 0.00 [0.00, 0.00] | 0.01 [0.01, 0.01] | 0.01 [0.01, 0.01] | 0.12 ["
     assert hapo_row in mechanism
     assert "| grpo | 1.00 [1.00, 1.00] | 0.00 [0.00, 0.00] |" in mechanism
+    # hapo against its teacher (0.6 success, 0.5 return): above on DoorKey, holds it on the other
+    gap = (out / "teacher_gap.md").read_text()
+    assert "| hapo | DoorKey-5x5 | 0.60 | 0.80 [0.70, 0.90] | above | 0.50 | 0.60 [" in gap
+    assert "| hapo | KeyCorridorS3R1 | 0.60 | 0.50 [0.40, 0.60] | at |" in gap
+    assert "| grpo |" not in gap
     assert r"\toprule" in (out / "final_success.tex").read_text()
     assert "12 runs" in capsys.readouterr().out
     again = tmp_path / "again"

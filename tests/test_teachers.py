@@ -10,8 +10,8 @@ import pytest
 from minigrid.core.world_object import Box, Door, Key
 
 from hapo_rl.teachers import load_teacher
-from hapo_rl.teachers.base import NoisyTeacher
-from hapo_rl.teachers.evaluate import HELD_OUT_SEED, run_episode
+from hapo_rl.teachers.base import NoisyTeacher, covered
+from hapo_rl.teachers.evaluate import HELD_OUT_SEED, held_out, run_episode
 from hapo_rl.teachers.minigrid import MiniGridTeacher
 
 SEEDS = range(HELD_OUT_SEED, HELD_OUT_SEED + 50)
@@ -121,3 +121,14 @@ def test_unsupported_envs_are_rejected() -> None:
         load_teacher("CartPole-v1")
     with pytest.raises(ValueError):
         MiniGridTeacher(detour=1.5)
+
+
+def test_held_out_counts_uncovered_start_states_as_failures() -> None:
+    seeds = range(HELD_OUT_SEED, HELD_OUT_SEED + 20)
+    full = held_out("MiniGrid-DoorKey-5x5-v0", seeds)
+    half = held_out("MiniGrid-DoorKey-5x5-v0", seeds, coverage=0.5)
+    none = held_out("MiniGrid-DoorKey-5x5-v0", seeds, coverage=0.0)
+    assert full["success_rate"] == 1.0
+    covered_share = sum(covered(s, 0.5) for s in seeds) / 20
+    assert 0 < half["success_rate"] == covered_share < 1
+    assert none["success_rate"] == none["return_mean"] == 0.0

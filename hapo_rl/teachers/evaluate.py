@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from hapo_rl.io import git_commit
 from hapo_rl.tasks import is_success, make_env
-from hapo_rl.teachers import NoisyTeacher, load_teacher
+from hapo_rl.teachers import NoisyTeacher, covered, load_teacher
 from hapo_rl.teachers.base import Teacher
 
 HELD_OUT_SEED = 1_000_000
@@ -67,24 +68,42 @@ def run_episode(env: gym.Env, teacher: Teacher, seed: int) -> tuple[bool, int, f
             return is_success(terminated, reward, info), steps, ret
 
 
+def held_out(
+    env_id: str,
+    seeds: Sequence[int],
+    detour: float = 0.0,
+    epsilon: float = 0.0,
+    coverage: float = 1.0,
+    spec: str | None = None,
+) -> dict[str, float]:
+    """The teacher as a method with these quality settings uses it, from each of ``seeds``:
+    success rate and mean return over all seeds (a start state outside its coverage has no
+    teacher: a failure with return 0), mean length over the episodes it ran."""
+    env, teacher = make_env(env_id), load_teacher(env_id, spec, detour=detour)
+    if epsilon > 0:
+        teacher = NoisyTeacher(teacher, epsilon, rng_seed=0)
+    todo = [int(s) for s in seeds if covered(int(s), coverage)]
+    ran = [run_episode(env, teacher, s) for s in tqdm(todo, env_id, leave=False, file=sys.stderr)]
+    env.close()
+    n = len(seeds)
+    return {
+        "success_rate": sum(r[0] for r in ran) / n,
+        "return_mean": sum(r[2] for r in ran) / n,
+        "length_mean": sum(r[1] for r in ran) / len(ran) if ran else float("nan"),
+    }
+
+
 def evaluate(
     env_id: str, episodes: int, detour: float = 0.0, epsilon: float = 0.0
 ) -> dict[str, object]:
     """Success rate, mean length and mean return of the teacher for ``env_id`` on held-out seeds."""
-    env, teacher = make_env(env_id), load_teacher(env_id, detour=detour)
-    if epsilon > 0:
-        teacher = NoisyTeacher(teacher, epsilon, rng_seed=0)
-    results = [
-        run_episode(env, teacher, HELD_OUT_SEED + i)
-        for i in tqdm(range(episodes), desc=env_id, leave=False, file=sys.stderr)
-    ]
-    env.close()
+    result = held_out(env_id, range(HELD_OUT_SEED, HELD_OUT_SEED + episodes), detour, epsilon)
     return {
         "env_id": env_id,
         "episodes": episodes,
-        "success_rate": sum(r[0] for r in results) / episodes,
-        "mean_length": sum(r[1] for r in results) / episodes,
-        "mean_return": sum(r[2] for r in results) / episodes,
+        "success_rate": result["success_rate"],
+        "mean_length": result["length_mean"],
+        "mean_return": result["return_mean"],
         "detour": detour,
         "epsilon": epsilon,
     }
