@@ -232,7 +232,7 @@ def performance_profile(results: Results, folder: Path, style: str, reps: int) -
 
 def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
     """IQM and mean of final held-out success over all runs, with 95% stratified-bootstrap
-    intervals (drawn with rliable)."""
+    intervals, drawn with rliable's plot."""
     per_task = {m: [s for s in results.final(m, "eval_success_rate") if len(s)] for m in
                 results.methods}  # fmt: skip
     estimates = {m: (iqm_estimate(x, reps), mean_estimate(x, reps)) for m, x in per_task.items()}

@@ -1,4 +1,5 @@
-"""Tables and figures from an experiment's saved results: ``python -m hapo_rl.report results/NAME``.
+"""Tables and figures from an experiment's saved results: ``python -m hapo_rl.report results/NAME``,
+or ``--all`` for every experiment under ``results/`` and ``RESULTS.md`` (``hapo_rl.claims``).
 
 Reads ``results/NAME`` (written by ``python -m hapo_rl.experiment``), never trains, and writes
 into ``paper_figures/NAME/`` (or ``--out``): Markdown and LaTeX (booktabs) tables, PDF and PNG
@@ -27,6 +28,7 @@ import hapo_rl
 from hapo_rl import figures
 from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.io import write_json
+from hapo_rl.methods import METHODS
 from hapo_rl.stats import (
     Estimate,
     difference_estimate,
@@ -37,6 +39,7 @@ from hapo_rl.stats import (
 )
 
 THRESHOLDS = (0.5, 0.9)
+SUCCESS, RETURN = "eval_success_rate", "eval_return_mean"
 REPS = 10_000
 
 
@@ -157,7 +160,8 @@ def load(folder: Path) -> Results:
 # -- tables --------------------------------------------------------------------------------
 
 
-def _fmt(e: Estimate, digits: int = 2) -> str:
+def fmt_estimate(e: Estimate, digits: int = 2) -> str:
+    """``value [low, high]``."""
     return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
@@ -168,7 +172,8 @@ def _fmt_steps(e: Estimate, budget: int) -> str:
     return f"{one(e.value)} [{one(e.low)}, {one(e.high)}]"
 
 
-def _short(env_id: str) -> str:
+def short_task(env_id: str) -> str:
+    """The task's name without its namespace, family prefix and version."""
     return env_id.split(":")[-1].removeprefix("MiniGrid-").removesuffix("-v0")
 
 
@@ -234,13 +239,13 @@ def final_table(results: Results, column: str, label: str, reps: int) -> Table:
     rows = []
     for m in results.methods:
         scores = results.final(m, column)
-        cells = [_fmt(iqm_estimate([s], reps)) if len(s) else "-" for s in scores]
+        cells = [fmt_estimate(iqm_estimate([s], reps)) if len(s) else "-" for s in scores]
         present = [s for s in scores if len(s)]
-        rows.append([m, *cells, _fmt(iqm_estimate(present, reps)), _n_runs(scores)])
+        rows.append([m, *cells, fmt_estimate(iqm_estimate(present, reps)), _n_runs(scores)])
     return Table(
         f"final_{column.removeprefix('eval_').removesuffix('_rate').removesuffix('_mean')}",
         f"Final held-out {label} ({results.name})",
-        ["method", *map(_short, tasks), "all tasks", "runs"],
+        ["method", *map(short_task, tasks), "all tasks", "runs"],
         rows,
         _notes(results),
     )
@@ -267,7 +272,7 @@ def efficiency_table(results: Results, threshold: float, reps: int) -> Table:
     return Table(
         f"steps_to_{round(threshold * 100)}",
         f"Env steps to {threshold:.0%} held-out success ({results.name})",
-        ["method", *map(_short, results.tasks), "all tasks", "runs reaching it"],
+        ["method", *map(short_task, results.tasks), "all tasks", "runs reaching it"],
         rows,
         [*_notes(results), "never: the IQM (or bound) is not reached within the budget."],
     )
@@ -285,7 +290,7 @@ def improvement_table(results: Results, reps: int) -> Table:
         pairs = [(a, b) for a, b in zip(x, y) if len(a) and len(b)]
         if pairs:
             e = improvement_estimate([a for a, _ in pairs], [b for _, b in pairs], reps)
-            rows.append([m, _fmt(e), str(len(pairs))])
+            rows.append([m, fmt_estimate(e), str(len(pairs))])
     return Table(
         "improvement",
         f"Probability of improvement of {ref} over each method, final held-out success "
@@ -300,70 +305,96 @@ def improvement_table(results: Results, reps: int) -> Table:
     )
 
 
-def _teacher_share(curve: pd.DataFrame, since: float) -> float:
-    """Share of a run's env steps the teacher took after the last evaluation at or before grid
-    step ``since`` (0: the whole run)."""
-    start = curve[curve["step"] <= since].iloc[-1]
+def teacher_share(curve: pd.DataFrame, since: float) -> float:
+    """Share of a run's env steps the teacher took after its last evaluation made at or before
+    env step ``since`` (0: the whole run)."""
+    start = curve[curve["eval_step"] <= since].iloc[-1]
     end = curve.iloc[-1]
     steps = end["eval_step"] - start["eval_step"]
     teacher = end["teacher_steps"] - start["teacher_steps"]
     return float(teacher / steps) if steps > 0 else float("nan")
 
 
+def zero_advantage(curve: pd.DataFrame) -> float:
+    """Mean over a run's evaluation intervals (each once, however many grid points it spans)
+    of the share of groups whose advantages were all zero."""
+    return float(curve.drop_duplicates("eval_step")["zero_adv_group_frac"].mean())
+
+
+def _last_injection(curve: pd.DataFrame) -> float:
+    known = curve["injection_rate"].dropna()
+    return float(known.iloc[-1]) if len(known) else float("nan")
+
+
 def mechanism_table(results: Results, reps: int) -> Table:
     """What HAPO changes, per method over all runs: how many groups had all-zero advantages,
     how much of the budget the teacher took (whole run and last quarter), the last injection
     rate."""
-    stats: list[tuple[str, Callable[[pd.DataFrame], float]]] = [
-        ("zero-advantage groups", lambda c: c["zero_adv_group_frac"].mean()),
-        ("teacher share, whole run", lambda c: _teacher_share(c, 0)),
-        ("teacher share, last quarter", lambda c: _teacher_share(c, 0.75 * results.budget)),
-        ("final injection rate", lambda c: c["injection_rate"].dropna().iloc[-1]
-         if c["injection_rate"].notna().any() else float("nan")),
-    ]  # fmt: skip
+    quarter = 0.75 * results.budget
+    stats: list[tuple[str, Callable[[pd.DataFrame], float], bool]] = [
+        ("zero-advantage groups", zero_advantage, False),
+        ("teacher share, whole run", lambda c: teacher_share(c, 0), True),
+        ("teacher share, last quarter", lambda c: teacher_share(c, quarter), True),
+        ("last injection rate", _last_injection, True),
+    ]
     rows = []
     for m in results.methods:
+        teacher = METHODS[results.experiment["methods"][m]["algo"]].uses_teacher
         cells = []
-        for _, stat in stats:
+        for _, stat, needs_teacher in stats:
             present = [v for v in results.per_run(m, stat) if len(v)]
-            cells.append(_fmt(iqm_estimate(present, reps)) if present else "-")
-        rows.append([m, *cells, _n_runs(results.final(m, "eval_success_rate"))])
+            usable = present and (teacher or not needs_teacher)
+            cells.append(fmt_estimate(iqm_estimate(present, reps)) if usable else "-")
+        rows.append([m, *cells, _n_runs(results.final(m, SUCCESS))])
     return Table(
         "mechanism",
         f"Advantage collapse and teacher use, all tasks ({results.name})",
-        ["method", *[name for name, _ in stats], "runs"],
+        ["method", *[name for name, _, _ in stats], "runs"],
         rows,
         [
             *_notes(results),
-            "zero-advantage groups: share of a run's groups whose advantages were all zero (no "
-            "policy gradient); teacher share: teacher env steps over all env steps; last "
-            "quarter: from the last evaluation at or before 3/4 of the budget; '-': the method "
-            "has no such thing.",
+            "zero-advantage groups: share of the groups whose advantages were all zero (no "
+            "policy gradient), averaged over a run's evaluation intervals; teacher share: "
+            "teacher env steps over all env steps, for the last quarter from the last "
+            "evaluation at or before 3/4 of the budget; last injection rate: of the last "
+            "interval that had an update; '-': the method has no groups or no teacher.",
         ],
     )
+
+
+def against_teacher(
+    results: Results, method: str, task: int, column: str, reps: int
+) -> tuple[float, Estimate, str] | None:
+    """The teacher's value of ``column`` (``eval_success_rate`` or ``eval_return_mean``) for
+    ``method`` on task number ``task``, the method's final IQM, and whether that lies above,
+    at or below it; None without a teacher or finished runs."""
+    t = results.teachers
+    if not len(t):
+        return None
+    teacher = t[(t["method"] == method) & (t["env_id"] == results.tasks[task])]
+    scores = results.final(method, column)[task]
+    if not len(teacher) or not len(scores):
+        return None
+    level = float(teacher[column.removeprefix("eval_")].iloc[0])
+    e = iqm_estimate([scores], reps)
+    return level, e, "above" if e.low > level else "below" if e.high < level else "at"
 
 
 def teacher_table(results: Results, reps: int) -> Table:
     """Each method with a teacher against that teacher (its quality settings included) on the
     same held-out start states: final success and return, above, at or below it."""
-    measures = (("eval_success_rate", "success_rate"), ("eval_return_mean", "return_mean"))
     rows = []
     for m in results.methods:
-        mine = results.teachers[results.teachers["method"] == m] if len(results.teachers) else []
         for i, task in enumerate(results.tasks):
-            teacher = mine[mine["env_id"] == task] if len(mine) else []
-            if not len(teacher):
+            found = [against_teacher(results, m, i, c, reps) for c in (SUCCESS, RETURN)]
+            if all(f is None for f in found):
                 continue
-            cells = []
-            for column, own in measures:
-                scores, level = results.final(m, column)[i], float(teacher[own].iloc[0])
-                if not len(scores):
-                    cells += [f"{level:.2f}", "-", "-"]
-                    continue
-                e = iqm_estimate([scores], reps)
-                verdict = "above" if e.low > level else "below" if e.high < level else "at"
-                cells += [f"{level:.2f}", _fmt(e), verdict]
-            rows.append([m, _short(task), *cells])
+            cells = [
+                c
+                for f in found
+                for c in ((f"{f[0]:.2f}", fmt_estimate(f[1]), f[2]) if f else ("-", "-", "-"))
+            ]
+            rows.append([m, short_task(task), *cells])
     return Table(
         "teacher_gap",
         f"Methods against their own teacher on the held-out start states ({results.name})",
@@ -397,10 +428,12 @@ def ablation_table(results: Results, reps: int) -> Table:
         if m == ref:
             diff = "(reference)"
         else:
-            diff = _fmt(difference_estimate(scores, ref_scores, reps)) if pairs else "-"
+            diff = fmt_estimate(difference_estimate(scores, ref_scores, reps)) if pairs else "-"
         own = [s for s in results.final(m, "eval_success_rate") if len(s)]
         label = f"**{m}**" if m == ref else m
-        rows.append([label, settings[m]["algo"], changed, _fmt(iqm_estimate(own, reps)), diff])
+        rows.append(
+            [label, settings[m]["algo"], changed, fmt_estimate(iqm_estimate(own, reps)), diff]
+        )
     return Table(
         "ablation",
         f"Ablation against {ref}: final held-out success ({results.name})",
@@ -478,7 +511,14 @@ def write_report(results: Results, out: Path, style: str, reps: int, command: st
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m hapo_rl.report", description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, help="an experiment's results folder")
+    parser.add_argument(
+        "results", type=Path, nargs="?", help="an experiment's results folder (or --all)"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every experiment in results/ into paper_figures/<name>/, and RESULTS.md",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: paper_figures/<name>)"
     )
@@ -491,22 +531,50 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+def experiment_folders(root: Path = Path("results")) -> list[Path]:
+    """The experiments' results folders under ``root``."""
+    return sorted(p.parent for p in root.glob("*/experiment.json"))
+
+
+ALL_COMMAND = "python -m hapo_rl.report --all"
+
+
+def results_md(runs: dict[str, Results], command: str = ALL_COMMAND) -> str:
+    """The text of RESULTS.md: the paper's claims tested on the experiments in ``runs``."""
+    from hapo_rl import claims  # claims builds on this module
+
+    tested = {n: runs[n] for n in claims.EXPERIMENTS if n in runs}
+    missing = [n for n in claims.EXPERIMENTS if n not in runs]
+    return claims.results_md(tested, missing, command)
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = argv if argv is not None else sys.argv[1:]
     try:
         args = build_parser().parse_args(argv)
         if args.reps < 100:
             raise UsageError(f"--reps must be at least 100, got {args.reps}")
-        results = load(args.results)
+        if args.all == (args.results is not None):
+            raise UsageError("give one results folder, or --all")
+        if args.all and args.out:
+            raise UsageError("--out goes with one results folder, not --all")
+        folders = experiment_folders() if args.all else [args.results]
+        if not folders:
+            raise UsageError("no experiment's results under results/")
+        loaded = [load(f) for f in folders]
     except UsageError as exc:
         print(f"hapo_rl.report: error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or Path("paper_figures") / results.name
     command = " ".join(["python -m hapo_rl.report", *args_list])
-    written = write_report(results, out, args.style, args.reps, command)
-    print(f"{len(written)} files from {len(results.runs)} runs -> {out}")
-    if results.left_out:
-        print(f"left out (not finished): {len(results.left_out)} runs; see {out / 'README.md'}")
+    for results in loaded:
+        out = args.out or Path("paper_figures") / results.name
+        written = write_report(results, out, args.style, args.reps, command)
+        print(f"{len(written)} files from {len(results.runs)} runs -> {out}")
+        if results.left_out:
+            print(f"left out (not finished): {len(results.left_out)} runs; see {out / 'README.md'}")
+    if args.all:
+        Path("RESULTS.md").write_text(results_md({r.name: r for r in loaded}, command))
+        print("claims -> RESULTS.md")
     return 0
 
 

@@ -131,11 +131,17 @@ def evaluation_rng(seed: int) -> Iterator[None]:
 
 
 def evaluate(
-    pool: EnvPool, seeds: Sequence[int], policy: BasePolicy, deterministic: bool = False
+    pool: EnvPool,
+    seeds: Sequence[int],
+    policy: BasePolicy,
+    deterministic: bool = False,
+    rng_seed: int = 0,
 ) -> dict[str, float]:
-    """Success rate, mean return and mean length of one episode from each of ``seeds``."""
+    """Success rate, mean return and mean length of one episode from each of ``seeds``,
+    actions sampled with ``evaluation_rng(rng_seed)`` (give the run's seed: runs must not
+    share their evaluation noise)."""
     policy.set_training_mode(False)
-    with evaluation_rng(seeds[0]):
+    with evaluation_rng(rng_seed):
         episodes = collect_episodes(pool, seeds, policy, deterministic)
     return {
         "success_rate": float(np.mean([e.success for e in episodes])),

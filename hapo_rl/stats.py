@@ -4,10 +4,10 @@ strata, never evaluation episodes.
 Every point estimate is an interquartile mean (IQM) over runs, pooled over tasks for the
 aggregates, or rliable's probability of improvement; every interval a 95% percentile stratified
 bootstrap that resamples runs within each task, independently per method (so tasks may have
-different numbers of finished runs). The bootstrap is rliable's ``StratifiedBootstrap``
-vectorised in numpy: rliable hands it to arch, which loops in Python (~60 us a replication, 74 s
-for one improvement table of the 16-run smoke experiment); the test suite checks that both give
-the same intervals.
+different numbers of finished runs). The bootstrap is rliable's
+``StratifiedIndependentBootstrap`` vectorised in numpy: rliable hands it to arch, which loops
+in Python (~60 us a replication, 74 s for one improvement table of the 16-run smoke
+experiment); the test suite checks that both give the same intervals.
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rliable import metrics
-
-#: Per method, one array of final scores (one per run) for each task, in task order.
-Scores = dict[str, list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -34,14 +30,15 @@ class Estimate:
     high: float
 
 
-def iqm(values: np.ndarray, columns: bool = False) -> Any:
+def iqm(values: np.ndarray, axis: int | None = None) -> Any:
     """Interquartile mean: the mean of the middle 50% of the values, as rliable's
     ``aggregate_iqm`` (scipy's ``trim_mean`` cutting 25% at each end) without its per-call
-    overhead. Of all values, or with ``columns`` of each column of a 2-D array."""
-    x = np.sort(np.asarray(values, float) if columns else np.ravel(values).astype(float), axis=0)
-    cut = int(0.25 * x.shape[0])
-    middle = x[cut : x.shape[0] - cut].mean(axis=0)
-    return middle if columns else float(middle)
+    overhead. Of all values, or along ``axis``."""
+    ax = 0 if axis is None else axis
+    x = np.sort(np.ravel(values) if axis is None else np.asarray(values), axis=ax).astype(float)
+    n = x.shape[ax]
+    middle = np.take(x, range(int(0.25 * n), n - int(0.25 * n)), axis=ax).mean(axis=ax)
+    return float(middle) if axis is None else middle
 
 
 @contextmanager
@@ -76,7 +73,7 @@ def _interval(arrays: Sequence[np.ndarray], stat: Statistic, reps: int, seed: in
 
 def _row_iqm(*samples: np.ndarray) -> np.ndarray:
     """IQM of each row of the samples side by side."""
-    return iqm(np.concatenate(samples, axis=1).T, columns=True)
+    return iqm(np.concatenate(samples, axis=1), axis=1)
 
 
 def iqm_estimate(per_task: Sequence[np.ndarray], reps: int = 10_000, seed: int = 0) -> Estimate:
@@ -102,16 +99,10 @@ def difference_estimate(
     )
 
 
-def improvement_probability(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> float:
-    """P(X > Y) + P(X = Y)/2 for a run of X against a run of Y on the same task, averaged over
-    tasks (rliable's probability of improvement; runs per task may differ)."""
-    return float(
-        np.mean([metrics.probability_of_improvement(a[:, None], b[:, None]) for a, b in zip(x, y)])
-    )
-
-
 def _row_improvement(n: int) -> Statistic:
-    """``improvement_probability`` of each row: the first ``n`` samples against the rest."""
+    """rliable's probability of improvement of each row: P(X > Y) + P(X = Y)/2 for a run of X
+    (the first ``n`` samples, one per task) against a run of Y (the rest) on the same task,
+    averaged over tasks."""
 
     def stat(*xs: np.ndarray) -> np.ndarray:
         per_task = [
@@ -126,7 +117,8 @@ def _row_improvement(n: int) -> Statistic:
 def improvement_estimate(
     x: Sequence[np.ndarray], y: Sequence[np.ndarray], reps: int = 2_000, seed: int = 0
 ) -> Estimate:
-    """``improvement_probability`` with a bootstrap resampling each method's runs per task."""
+    """Probability that a run of ``x`` beats a run of ``y`` on the same task (ties count half),
+    averaged over tasks, with a bootstrap resampling each method's runs per task."""
     return _interval([*x, *y], _row_improvement(len(x)), reps, seed)
 
 
@@ -155,5 +147,5 @@ def curve_band(
     curves; returns ``(iqm, band)`` with ``band`` of shape (2, points)."""
     curves = np.stack(runs).astype(float)  # (runs, points)
     idx = np.random.default_rng(seed).integers(0, len(curves), (reps, len(curves)))
-    boot = np.stack([iqm(curves[i], columns=True) for i in idx])  # (reps, points)
-    return iqm(curves, columns=True), np.percentile(boot, [2.5, 97.5], axis=0)
+    boot = iqm(curves[idx], axis=1)  # (reps, points)
+    return iqm(curves, axis=0), np.percentile(boot, [2.5, 97.5], axis=0)

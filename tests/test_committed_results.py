@@ -1,20 +1,20 @@
-"""The committed tables are what ``python -m hapo_rl.report`` makes from the committed results:
-regenerating each experiment's tables from ``results/NAME`` gives ``paper_figures/NAME``."""
+"""The committed tables and RESULTS.md are what ``python -m hapo_rl.report --all`` makes from the
+committed results: regenerating each experiment's tables from ``results/NAME`` gives
+``paper_figures/NAME``, and the claims give RESULTS.md."""
 
 from pathlib import Path
 
 import pytest
 
-from hapo_rl.report import REPS, all_tables, load
+from hapo_rl.report import REPS, all_tables, experiment_folders, load, results_md
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted(
-    p.name for p in (ROOT / "paper_figures").iterdir() if (ROOT / "results" / p.name).is_dir()
-)
+EXPERIMENTS = [p.name for p in experiment_folders(ROOT / "results")]
 
 
 def test_the_committed_experiments_are_checked():
     assert "smoke" in EXPERIMENTS
+    assert all((ROOT / "paper_figures" / name).is_dir() for name in EXPERIMENTS)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -26,3 +26,8 @@ def test_regenerated_tables_equal_the_committed_ones(name):
     for table in tables:
         assert table.markdown() == (committed / f"{table.name}.md").read_text(), table.name
         assert table.latex() == (committed / f"{table.name}.tex").read_text(), table.name
+
+
+def test_regenerated_claims_equal_results_md():
+    runs = {name: load(ROOT / "results" / name) for name in EXPERIMENTS}
+    assert results_md(runs) == (ROOT / "RESULTS.md").read_text()

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from rliable import library
+from rliable import library, metrics
 from scipy.stats import trim_mean
 
 from hapo_rl.report import main
@@ -15,7 +15,6 @@ from hapo_rl.stats import (
     curve_band,
     difference_estimate,
     improvement_estimate,
-    improvement_probability,
     iqm,
     iqm_estimate,
     on_grid,
@@ -36,12 +35,20 @@ def test_iqm_is_the_mean_of_the_middle_half():
         x = rng.random(n)
         assert iqm(x) == pytest.approx(trim_mean(x, 0.25))
     m = rng.random((9, 3))
-    assert np.allclose(iqm(m, columns=True), trim_mean(m, 0.25, axis=0))
+    assert np.allclose(iqm(m, axis=0), trim_mean(m, 0.25, axis=0))
+
+
+def improvement_probability(x, y):
+    """rliable's probability of improvement, averaged over tasks."""
+    return float(
+        np.mean([metrics.probability_of_improvement(a[:, None], b[:, None]) for a, b in zip(x, y)])
+    )
 
 
 def test_probability_of_improvement_by_hand():
     # pairs (x, y): 1>0, 1<2, 2>0, 2=2 (half), 3>0, 3>2: 4.5 of 6
     assert improvement_probability([np.array([1.0, 2, 3])], [np.array([0.0, 2])]) == 0.75
+    assert improvement_estimate([np.array([1.0, 2, 3])], [np.array([0.0, 2])]).value == 0.75
     # averaged over tasks: 0.75 and 0.0
     two = improvement_probability(
         [np.array([1.0, 2, 3]), np.array([0.0])], [np.array([0.0, 2]), np.array([1.0])]
@@ -102,7 +109,7 @@ def test_the_vectorised_bootstrap_gives_rliables_intervals():
     point, band = curve_band(curves, reps=REPS)
     with seeded(1):
         theirs, their_band = library.get_interval_estimates(
-            {"x": np.stack(curves)[:, None, :]}, lambda s: iqm(s[:, 0, :], columns=True),
+            {"x": np.stack(curves)[:, None, :]}, lambda s: iqm(s[:, 0, :], axis=0),
             reps=REPS, random_state=np.random.RandomState(1),
         )  # fmt: skip
     assert np.allclose(point, theirs["x"]) and np.allclose(band, their_band["x"], atol=0.03)
@@ -139,7 +146,7 @@ def make_results(folder, unfinished=()):
                     rows.append({
                         "experiment": folder.name, "method": method, "algo": method,
                         "env_id": task, "seed": seed, "finished": done, "step": step,
-                        "teacher_steps": 10 * k if method == "hapo" else 0,
+                        "teacher_steps": [0, 0, 300, 1200][k] if method == "hapo" else 0,
                         "injection_rate": 0.5 / (k + 1) if method == "hapo" else 0.0,
                         "zero_adv_group_frac": np.nan if k == 0 else float(method == "grpo"),
                         "gated_states": 10 - k if method == "hapo" else np.nan,
@@ -219,11 +226,12 @@ def test_the_report_writes_every_table_and_figure_with_sidecars(tmp_path, capsys
     )
     assert f"| grpo | {expected:.2f} [" in improvement
     assert "(reference)" in (out / "ablation.md").read_text()
-    # hapo: no zero-advantage group, teacher 30 of 3,001 steps (10 of the last 971), 0.5/4
+    # hapo: no zero-advantage group; teacher 1,200 of 3,001 steps, 900 of the 971 after the
+    # evaluation at 2,030 (the last at or before 3/4 of the budget); injection 0.5/4 at the end
     mechanism = (out / "mechanism.md").read_text()
-    hapo_row = "| hapo | 0.00 [0.00, 0.00] | 0.01 [0.01, 0.01] | 0.01 [0.01, 0.01] | 0.12 ["
+    hapo_row = "| hapo | 0.00 [0.00, 0.00] | 0.40 [0.40, 0.40] | 0.93 [0.93, 0.93] | 0.12 ["
     assert hapo_row in mechanism
-    assert "| grpo | 1.00 [1.00, 1.00] | 0.00 [0.00, 0.00] |" in mechanism
+    assert "| grpo | 1.00 [1.00, 1.00] | - | - | - |" in mechanism
     # hapo against its teacher (0.6 success, 0.5 return): above on DoorKey, holds it on the other
     gap = (out / "teacher_gap.md").read_text()
     assert "| hapo | DoorKey-5x5 | 0.60 | 0.80 [0.70, 0.90] | above | 0.50 | 0.60 [" in gap
@@ -268,3 +276,30 @@ def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch, capsys):
+    make_results(tmp_path / "results" / "minigrid_main")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--all", "--reps", "200"]) == 0
+    assert (tmp_path / "paper_figures" / "minigrid_main" / "final_success.md").is_file()
+    claims = (tmp_path / "RESULTS.md").read_text()
+    assert "| mujoco_main | not run yet | | |" in claims
+    mechanism = "[minigrid_main/mechanism](paper_figures/minigrid_main/mechanism.md)"
+    # every hapo run has no zero-advantage group, every grpo run only such groups
+    assert f"| {mechanism} | 0.00 [0.00, 0.00] | 1.00 [1.00, 1.00] | supported |" in claims
+    # hapo ends 0.3 above grpo on every seed of both tasks
+    improvement = "[minigrid_main/improvement](paper_figures/minigrid_main/improvement.md)"
+    assert f"| {improvement} | grpo | 1.00 [1.00, 1.00] | 2 | HAPO better |" in claims
+    # the fixture's teacher share rises from 0.40 over the run to 0.93 in the last quarter
+    assert f"| {mechanism} | hapo | 0.40 [0.40, 0.40] | 0.93 [0.93, 0.93] | rises |" in claims
+    assert "| hapo | DoorKey-5x5 | 0.60 | 0.80 [0.70, 0.90] | above |" in claims
+    assert "claims -> RESULTS.md" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--all", "results/x"], ["--all", "--out", "o"], [], ["--all"]])
+def test_all_or_one_folder(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "RESULTS.md").exists()

@@ -282,4 +282,5 @@ class GRPO(BaseAlgorithm):
     def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
         """Success rate, mean return and mean length on the first ``n_episodes`` held-out
         start states."""
-        return evaluate(self._envs, self.task.eval_seeds(n_episodes), self.policy, deterministic)
+        seeds = self.task.eval_seeds(n_episodes)
+        return evaluate(self._envs, seeds, self.policy, deterministic, self.seed or 0)

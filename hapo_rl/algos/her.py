@@ -132,7 +132,7 @@ class HERBaseline(RunFolderMixin, SAC):
         """Success rate, mean return and mean length on the first ``n_episodes`` held-out
         start states."""
         seeds = self.task.eval_seeds(n_episodes)
-        with evaluation_rng(seeds[0]):
+        with evaluation_rng(self.seed or 0):
             wins, returns, lengths = zip(*(self._episode(s, deterministic) for s in seeds))
         return {
             "success_rate": float(np.mean(wins)),

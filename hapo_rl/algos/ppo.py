@@ -113,6 +113,5 @@ class PPOBaseline(RunFolderMixin, PPO):
     def evaluate(self, n_episodes: int, deterministic: bool = False) -> dict[str, float]:
         """Success rate, mean return and mean length on the first ``n_episodes`` held-out
         start states."""
-        return evaluate(
-            self._eval_pool, self.task.eval_seeds(n_episodes), self.policy, deterministic
-        )
+        seeds = self.task.eval_seeds(n_episodes)
+        return evaluate(self._eval_pool, seeds, self.policy, deterministic, self.seed or 0)

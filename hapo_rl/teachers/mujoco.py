@@ -11,9 +11,11 @@
 
 All read ``env.unwrapped`` (true positions and velocities), never the policy's observation.
 With ``detour`` in [0, 1], a fraction of episodes (fixed per start state, as for MiniGrid) first
-goes somewhere off the route: PointMaze through a free cell of the maze picked by the seed,
+goes somewhere off the route: PointMaze through a free cell of the maze picked by the seed
+(reached without passing the goal, where the episode would end),
 Fetch 0.15 m from the gripper's start in a seeded horizontal direction and 0.05 m up, Reacher
-to the joint angles opposite its target's; then it does the task as usual.
+first to its target's joint angles with the shoulder turned by pi; then it does the task as
+usual.
 """
 
 from __future__ import annotations
@@ -30,20 +32,22 @@ from hapo_rl.teachers.base import detours, in_unit_interval, unit_hash
 Cell = tuple[int, int]
 
 
-def _route(grid: np.ndarray, start: Cell, goal: Cell) -> list[Cell]:
-    """The cells of a shortest 4-connected route through free cells, ``start`` and ``goal``
-    included."""
+def _search(grid: np.ndarray, start: Cell) -> dict[Cell, Cell | None]:
+    """Breadth-first search through free cells: each reachable cell's predecessor."""
     previous: dict[Cell, Cell | None] = {start: None}
     queue = collections.deque([start])
     while queue:
         cell = queue.popleft()
-        if cell == goal:
-            break
         for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
             nxt = (cell[0] + dr, cell[1] + dc)
             if grid[nxt] != 1 and nxt not in previous:
                 previous[nxt] = cell
                 queue.append(nxt)
+    return previous
+
+
+def _path(previous: dict[Cell, Cell | None], goal: Cell) -> list[Cell]:
+    """The cells from the search's start to ``goal``, both included."""
     path, step = [], goal
     while step is not None:
         path.append(step)
@@ -72,11 +76,14 @@ class PointMazeTeacher:
         grid = np.asarray(maze.maze_map)
         start = tuple(maze.cell_xy_to_rowcol(u.data.qpos[:2].copy()))
         goal = tuple(maze.cell_xy_to_rowcol(u.goal[:2].copy()))
-        path = _route(grid, start, goal)
-        if detours(seed, self.detour):
-            free = [c for c in zip(*np.nonzero(grid != 1)) if c not in (start, goal)]
-            via = tuple(free[int(unit_hash(seed, "detour cell") * len(free))])
-            path = _route(grid, start, via) + _route(grid, via, goal)[1:]
+        path = _path(_search(grid, start), goal)
+        if detours(seed, self.detour):  # via a cell reached without passing the goal
+            walled = grid.copy()
+            walled[goal] = 1
+            reach = _search(walled, start)
+            free = sorted(c for c in reach if c != start)
+            via = free[int(unit_hash(seed, "detour cell") * len(free))]
+            path = _path(reach, via) + _path(_search(grid, via), goal)[1:]
         centres = [np.asarray(maze.cell_rowcol_to_xy(np.array(c))) for c in path[1:-1]]
         self.waypoints = [*centres, u.goal[:2].copy()]
         self.k = 0

@@ -1,0 +1,208 @@
+"""The paper's claims, tested on the committed experiments: the text of ``RESULTS.md``.
+
+Each claim names the experiments and tables that test it and states its verdict by a fixed rule
+on 95% intervals, so that regenerating from the same results gives the same text. Experiments
+not run yet are listed as such; nothing here is typed in by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from hapo_rl.report import (
+    REPS,
+    SUCCESS,
+    Results,
+    against_teacher,
+    fmt_estimate,
+    short_task,
+    teacher_share,
+    zero_advantage,
+)
+from hapo_rl.stats import Estimate, improvement_estimate, iqm_estimate
+
+#: The experiments the claims are tested on, in the order RESULTS.md lists them.
+EXPERIMENTS = ("minigrid_main", "mujoco_main", "gate_ablation", "teacher_quality")
+#: Fewer finished runs than this of a method on a task, and no verdict is given.
+MIN_RUNS = 3
+FEW = f"too few runs (< {MIN_RUNS} a task)"
+
+
+def _enough(results: Results, *methods: str) -> bool:
+    """Whether every task with runs of these methods has at least ``MIN_RUNS`` of each."""
+    return all(len(a) >= MIN_RUNS for m in methods for a in results.final(m, SUCCESS) if len(a))
+
+
+def _pairs(results: Results, x: str, y: str, column: str) -> tuple[list, list]:
+    """Per task with finished runs of both, the final ``column`` of ``x`` and of ``y``."""
+    both = [(a, b) for a, b in zip(results.final(x, column), results.final(y, column))
+            if len(a) and len(b)]  # fmt: skip
+    return [a for a, _ in both], [b for _, b in both]
+
+
+def _improvement(results: Results, x: str, y: str) -> Estimate | None:
+    a, b = _pairs(results, x, y, SUCCESS)
+    return improvement_estimate(a, b, REPS) if a else None
+
+
+def _better(e: Estimate) -> str:
+    if e.low > 0.5:
+        return "HAPO better"
+    if e.high < 0.5:
+        return "HAPO worse"
+    return "no difference shown"
+
+
+def _per_run(
+    results: Results, method: str, stat: Callable[[pd.DataFrame], float]
+) -> Estimate | None:
+    present = [v for v in results.per_run(method, stat) if len(v)]
+    return iqm_estimate(present, REPS) if present else None
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: Sequence[str], rows: list[str]) -> list[str]:
+    """A Markdown table as one block of text, or no block without rows."""
+    return ["\n".join([_row(*header), _row(*["---"] * len(header)), *rows])] if rows else []
+
+
+def _compare(x: Estimate, y: Estimate, below: str, above: str, neither: str) -> str:
+    """``below`` if x's interval lies wholly below y's, ``above`` if wholly above."""
+    return below if x.high < y.low else above if x.low > y.high else neither
+
+
+def _link(name: str, table: str) -> str:
+    return f"[{name}/{table}](paper_figures/{name}/{table}.md)"
+
+
+def advantage_collapse(runs: dict[str, Results]) -> list[str]:
+    rows = []
+    for name, r in runs.items():
+        if not {"hapo", "grpo"} <= set(r.methods):
+            continue
+        h, g = (_per_run(r, m, zero_advantage) for m in ("hapo", "grpo"))
+        if h is None or g is None:
+            continue
+        verdict = _compare(h, g, "supported", "contradicted", "not shown")
+        verdict = verdict if _enough(r, "hapo", "grpo") else FEW
+        rows.append(_row(_link(name, "mechanism"), fmt_estimate(h), fmt_estimate(g), verdict))
+    return _table(("experiment", "HAPO", "GRPO", "verdict"), rows)
+
+
+def beats(runs: dict[str, Results], others: Sequence[str]) -> list[str]:
+    rows = []
+    for name, r in runs.items():
+        for other in others:
+            if "hapo" not in r.methods or other not in r.methods:
+                continue
+            e = _improvement(r, "hapo", other)
+            if e is not None:
+                tasks = len(_pairs(r, "hapo", other, SUCCESS)[0])
+                link = _link(name, "improvement")
+                verdict = _better(e) if _enough(r, "hapo", other) else FEW
+                rows.append(_row(link, other, fmt_estimate(e), tasks, verdict))
+    return _table(("experiment", "over", "P(HAPO > it)", "tasks", "verdict"), rows)
+
+
+def teacher_use(runs: dict[str, Results]) -> list[str]:
+    rows = []
+    for name, r in runs.items():
+        for m in r.methods:
+            if r.experiment["methods"][m]["algo"] != "hapo":
+                continue
+            quarter = 0.75 * r.budget
+            whole = _per_run(r, m, lambda c: teacher_share(c, 0))
+            last = _per_run(r, m, lambda c, q=quarter: teacher_share(c, q))
+            if whole is None or last is None:
+                continue
+            verdict = _compare(last, whole, "falls", "rises", "no change shown")
+            verdict = verdict if _enough(r, m) else FEW
+            link = _link(name, "mechanism")
+            rows.append(_row(link, m, fmt_estimate(whole), fmt_estimate(last), verdict))
+    header = ("experiment", "method", "teacher share, whole run", "last quarter", "verdict")
+    return _table(header, rows)
+
+
+def teacher_gap(runs: dict[str, Results]) -> list[str]:
+    rows = []
+    for name, r in runs.items():
+        for m in r.methods:
+            if r.experiment["methods"][m]["algo"] not in ("hapo", "bc", "mixed"):
+                continue
+            for i, task in enumerate(r.tasks):
+                found = against_teacher(r, m, i, SUCCESS, REPS)
+                if found:
+                    level, e, verdict = found
+                    verdict = verdict if _enough(r, m) else FEW
+                    link, task_name = _link(name, "teacher_gap"), short_task(task)
+                    level_text, e_text = f"{level:.2f}", fmt_estimate(e)
+                    rows.append(_row(link, m, task_name, level_text, e_text, verdict))
+    header = ("experiment", "method", "task", "teacher success", "success", "vs teacher")
+    return _table(header, rows)
+
+
+CLAIMS: list[tuple[str, str, Callable[[dict[str, Results]], list[str]]]] = [
+    (
+        "HAPO avoids advantage collapse",
+        "Share of a run's groups whose advantages were all zero (no policy gradient), HAPO "
+        "against GRPO. Supported if HAPO's interval lies wholly below GRPO's.",
+        advantage_collapse,
+    ),
+    (
+        "HAPO beats pure RL",
+        "Probability that a HAPO run ends with higher held-out success than a run of the "
+        "other method on the same task. HAPO better if the interval lies above 0.5, worse if "
+        "below.",
+        lambda runs: beats(runs, ("grpo", "ppo", "her")),
+    ),
+    (
+        "HAPO beats mixed-policy training",
+        "As above, against `mixed` (a teacher episode in every group) and `always-inject` "
+        "(SSI without the gate).",
+        lambda runs: beats(runs, ("mixed", "always-inject")),
+    ),
+    (
+        "HAPO anneals its teacher use (asymptotic consistency)",
+        "Teacher share of env steps over the whole run against the last quarter of the "
+        "budget, for every HAPO setting. Falls if the last quarter's interval lies wholly "
+        "below the whole run's.",
+        teacher_use,
+    ),
+    (
+        "HAPO surpasses static teacher forcing",
+        "Against behaviour cloning on the same teacher (`bc`), and against the teacher "
+        "itself: final held-out success above, at or below the teacher's own on the same "
+        "start states, for perfect, noisy, detouring and partial-coverage teachers.",
+        lambda runs: [*beats(runs, ("bc", "bc-grpo")), *teacher_gap(runs)],
+    ),
+]
+
+
+def results_md(runs: dict[str, Results], missing: Sequence[str], command: str) -> str:
+    """RESULTS.md for the experiments in ``runs`` (name -> finished results)."""
+    lines = [
+        "# Results: do HAPO's claims hold on classic sparse-reward tasks?",
+        "",
+        f"Generated by `{command}` from the committed `results/`; do not edit by hand. Every "
+        "interval is a 95% stratified bootstrap over runs (seeds); tables and figures are in "
+        "`paper_figures/<experiment>/`.",
+        "",
+        "| experiment | runs finished | seeds | env steps per run |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, r in runs.items():
+        total = len(r.runs) + len(r.left_out)
+        seeds = ", ".join(str(s) for s in sorted(r.runs["seed"].unique()))
+        link = f"[{name}](paper_figures/{name}/README.md)"
+        lines.append(_row(link, f"{len(r.runs)}/{total}", seeds, f"{r.budget:,}"))
+    lines += [f"| {name} | not run yet | | |" for name in missing]
+    blocks = ["\n".join(lines)]
+    for i, (claim, test, evidence) in enumerate(CLAIMS, 1):
+        found = evidence(runs) or ["Not measured yet: none of its experiments has finished runs."]
+        blocks += [f"## {i}. {claim}", test, *found]
+    return "\n\n".join(blocks) + "\n"
