@@ -59,7 +59,9 @@ def test_a_random_teacher_fails_where_the_scripted_one_succeeds():
     assert teacher_success(SPARSE_REACHER, 20, noisy) <= 0.2
 
 
-@pytest.mark.parametrize("env_id", ["PointMaze_UMaze-v3", "FetchReach-v4", SPARSE_REACHER])
+@pytest.mark.parametrize(
+    "env_id", ["PointMaze_UMaze-v3", "PointMaze_Medium-v3", "FetchReach-v4", SPARSE_REACHER]
+)
 def test_detouring_teachers_take_longer_and_still_succeed(env_id):
     direct_success, direct_steps = teacher_runs(env_id, 10)
     detour_success, detour_steps = teacher_runs(env_id, 10, load_teacher(env_id, detour=1.0))
