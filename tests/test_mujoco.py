@@ -108,3 +108,18 @@ def test_her_trains_checkpoints_with_its_buffer_and_resumes(tmp_path):
 def test_her_refuses_a_task_without_goals(capsys):
     assert main(["--algo", "her", "--env", SPARSE_REACHER, "--total-steps", "100"]) == 2
     assert "her needs a goal-conditioned task" in capsys.readouterr().err
+
+
+def test_a_pointmaze_detour_avoids_the_goal_where_it_can():
+    from hapo_rl.teachers.mujoco import _detour_route
+
+    # a corridor: start (1, 1), goal (1, 3); cells (1, 4) and (1, 5) lie beyond the goal
+    grid = np.array([[1] * 7, [1, 0, 0, 0, 0, 0, 1], [1] * 7])
+    for seed in range(20):
+        route = _detour_route(grid, (1, 1), (1, 3), seed)
+        assert route[0] == (1, 1) and route[-1] == (1, 3)
+        assert (1, 3) not in route[:-1]  # the goal is reached only at the end
+        assert all(abs(a - c) + abs(b - d) == 1 for (a, b), (c, d) in zip(route, route[1:]))
+    # a dead end whose only way out passes the goal: the detour goes past it and back
+    route = _detour_route(grid, (1, 1), (1, 2), 0)
+    assert route[0] == (1, 1) and route[-1] == (1, 2) and len(route) > 3

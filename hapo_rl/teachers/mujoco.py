@@ -55,6 +55,20 @@ def _path(previous: dict[Cell, Cell | None], goal: Cell) -> list[Cell]:
     return path[::-1]
 
 
+def _detour_route(grid: np.ndarray, start: Cell, goal: Cell, seed: int) -> list[Cell]:
+    """A route from ``start`` to ``goal`` through a free cell picked by ``seed``, one reached
+    without passing the goal (where the episode would end) unless the goal stands between the
+    start and every other cell."""
+    walled = grid.copy()
+    walled[goal] = 1
+    reach = _search(walled, start)
+    if len(reach) == 1:
+        reach = _search(grid, start)
+    free = sorted(c for c in reach if c not in (start, goal))
+    via = free[int(unit_hash(seed, "detour cell") * len(free))]
+    return _path(reach, via) + _path(_search(grid, via), goal)[1:]
+
+
 def _seeded_direction(seed: int) -> np.ndarray:
     """A horizontal unit vector fixed by ``seed``."""
     angle = 2 * np.pi * unit_hash(seed, "detour direction")
@@ -76,14 +90,10 @@ class PointMazeTeacher:
         grid = np.asarray(maze.maze_map)
         start = tuple(maze.cell_xy_to_rowcol(u.data.qpos[:2].copy()))
         goal = tuple(maze.cell_xy_to_rowcol(u.goal[:2].copy()))
-        path = _path(_search(grid, start), goal)
-        if detours(seed, self.detour):  # via a cell reached without passing the goal
-            walled = grid.copy()
-            walled[goal] = 1
-            reach = _search(walled, start)
-            free = sorted(c for c in reach if c != start)
-            via = free[int(unit_hash(seed, "detour cell") * len(free))]
-            path = _path(reach, via) + _path(_search(grid, via), goal)[1:]
+        if detours(seed, self.detour):
+            path = _detour_route(grid, start, goal, seed)
+        else:
+            path = _path(_search(grid, start), goal)
         centres = [np.asarray(maze.cell_rowcol_to_xy(np.array(c))) for c in path[1:-1]]
         self.waypoints = [*centres, u.goal[:2].copy()]
         self.k = 0
