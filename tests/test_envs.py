@@ -63,3 +63,23 @@ def test_same_seed_same_start_state():
     a, b = make("MiniGrid-ObstructedMaze-2Dlh-v0"), make("MiniGrid-ObstructedMaze-2Dlh-v0")
     assert np.array_equal(a.reset(seed=7)[0], b.reset(seed=7)[0])
     assert not np.array_equal(a.reset(seed=7)[0], a.reset(seed=8)[0])
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-8x8-v0", "MiniGrid-MultiRoom-N4-S5-v0"])
+def test_the_encoder_sums_the_channels_embeddings(env_id):
+    import torch as th
+
+    from hapo_rl.policies import GridEncoder
+
+    env = make(env_id)
+    obs = th.as_tensor(np.stack([env.reset(seed=s)[0] for s in range(4)]))
+    encoder = GridEncoder(env.observation_space)
+    lookup = encoder.embed(obs.long() + encoder.offsets).sum(dim=1).permute(0, 3, 1, 2)
+    expected = encoder.linear(encoder.cnn(lookup))
+    assert th.allclose(encoder(obs), expected, atol=1e-6)
+    (ours,) = th.autograd.grad(encoder(obs).sum(), encoder.embed.weight)
+    (theirs,) = th.autograd.grad(expected.sum(), encoder.embed.weight)
+    assert ours.abs().sum() > 0 and th.allclose(ours, theirs, atol=1e-5)
+    # grids over 25 cells are pooled once after the first convolution
+    pooled = any(isinstance(m, th.nn.MaxPool2d) for m in encoder.cnn)
+    assert pooled == (env.observation_space.shape[1] > 25)
