@@ -69,6 +69,15 @@ class Results:
     def reference(self) -> str:
         return self.experiment["reference"]
 
+    @property
+    def cpu_hours(self) -> float:
+        """Finished runs' wall time at their last evaluation, summed, in hours (a run uses one
+        core; time lost to interruptions is not counted)."""
+        return (
+            float(self.curves.groupby(["method", "env_id", "seed"])["wall_time_s"].max().sum())
+            / 3600
+        )
+
     def final(self, method: str, column: str) -> list[np.ndarray]:
         """Per task, the last evaluation's ``column`` of each finished run of ``method``."""
         last = self.curves.sort_values("step").groupby(["method", "env_id", "seed"]).tail(1)
@@ -228,7 +237,7 @@ def _notes(results: Results) -> list[str]:
     if results.left_out:
         notes.append(
             f"Left out, not finished ({len(results.left_out)} of "
-            f"{len(results.left_out) + len(results.runs)} runs): " + "; ".join(results.left_out)
+            f"{len(results.left_out) + len(results.runs)} runs), listed in this folder's README.md."
         )
     return notes
 
@@ -573,8 +582,16 @@ def main(argv: list[str] | None = None) -> int:
         if results.left_out:
             print(f"left out (not finished): {len(results.left_out)} runs; see {out / 'README.md'}")
     if args.all:
-        Path("RESULTS.md").write_text(results_md({r.name: r for r in loaded}, command))
+        from hapo_rl.claims import README_MARKERS, headline_md, with_headline
+
+        runs = {r.name: r for r in loaded}
+        Path("RESULTS.md").write_text(results_md(runs, command))
         print("claims -> RESULTS.md")
+        readme = Path("README.md")
+        text = readme.read_text() if readme.is_file() else ""
+        if all(marker in text for marker in README_MARKERS):
+            readme.write_text(with_headline(text, headline_md(runs)))
+            print("headline table -> README.md")
     return 0
 
 

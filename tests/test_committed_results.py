@@ -1,11 +1,13 @@
-"""The committed tables and RESULTS.md are what ``python -m hapo_rl.report --all`` makes from the
-committed results: regenerating each experiment's tables from ``results/NAME`` gives
-``paper_figures/NAME``, and the claims give RESULTS.md."""
+"""The committed tables, RESULTS.md and README's headline block are what
+``python -m hapo_rl.report --all`` makes from the committed results: regenerating each
+experiment's tables from ``results/NAME`` gives ``paper_figures/NAME``, the claims give
+RESULTS.md and the headline experiments give README's block."""
 
 from pathlib import Path
 
 import pytest
 
+from hapo_rl.claims import README_MARKERS, headline_md, with_headline
 from hapo_rl.report import REPS, all_tables, experiment_folders, load, results_md
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,10 @@ def test_regenerated_tables_equal_the_committed_ones(name):
 def test_regenerated_claims_equal_results_md():
     runs = {name: load(ROOT / "results" / name) for name in EXPERIMENTS}
     assert results_md(runs) == (ROOT / "RESULTS.md").read_text()
+
+
+def test_regenerated_headline_equals_the_readme_block():
+    runs = {name: load(ROOT / "results" / name) for name in EXPERIMENTS}
+    readme = (ROOT / "README.md").read_text()
+    assert README_MARKERS[0] in readme
+    assert with_headline(readme, headline_md(runs)) == readme

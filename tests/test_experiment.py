@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -219,3 +221,16 @@ def test_a_folder_holding_other_runs_is_refused(tmp_path, capsys):
     assert main([str(bigger), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "holds a different run (total_steps 600 != 900)" in err and "and 3 more" in err
+
+
+SHIPPED = sorted(p for p in (Path(__file__).parents[1] / "experiments").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_the_shipped_experiments_are_valid_in_every_profile(path):
+    profiles = [None, *tomllib.loads(path.read_text()).get("profiles", {})]
+    for profile in profiles:
+        experiment = load_experiment(path, profile)
+        assert experiment.specs and experiment.reference in experiment.methods
+        # the experiments have at least 5 seeds; only the smoke test has fewer
+        assert len(experiment.seeds) >= 5 or path.stem == "smoke"

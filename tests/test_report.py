@@ -10,6 +10,7 @@ import pytest
 from rliable import library, metrics
 from scipy.stats import trim_mean
 
+from hapo_rl.claims import README_MARKERS
 from hapo_rl.report import main
 from hapo_rl.stats import (
     curve_band,
@@ -151,6 +152,7 @@ def make_results(folder, unfinished=()):
                         "zero_adv_group_frac": np.nan if k == 0 else float(method == "grpo"),
                         "gated_states": 10 - k if method == "hapo" else np.nan,
                         "eval_success_rate": final * k / 3, "eval_return_mean": final * k / 4,
+                        "wall_time_s": 50.0 * k,
                     })  # fmt: skip
                     if method == "hapo" and k:
                         gates.append({
@@ -250,9 +252,9 @@ def test_a_run_that_did_not_finish_is_left_out_and_footnoted(tmp_path, capsys):
     results = make_results(tmp_path / "exp", unfinished=[("grpo", TASKS[1], 2)])
     out = tmp_path / "figs"
     assert main([str(results), "--out", str(out), "--reps", "200"]) == 0
-    for name in ("final_success.md", "final_success.tex", "steps_to_90.md", "README.md"):
-        text = (out / name).read_text()
-        assert "grpo on MiniGrid-KeyCorridorS3R1-v0 seed 2: partial" in text, name
+    for name in ("final_success.md", "final_success.tex", "steps_to_90.md"):
+        assert "Left out, not finished (1 of 12 runs)" in (out / name).read_text(), name
+    assert "grpo on MiniGrid-KeyCorridorS3R1-v0 seed 2: partial" in (out / "README.md").read_text()
     # grpo on KeyCorridorS3R1 keeps seeds 0 and 1 (0.3, 0.2): IQM 0.25
     assert re.search(
         r"\| grpo \| 0\.50 \[[0-9., ]+\] \| 0\.25 \[", (out / "final_success.md").read_text()
@@ -281,10 +283,18 @@ def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, c
 def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch, capsys):
     make_results(tmp_path / "results" / "minigrid_main")
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("# Title\n\n" + "\nstale\n".join(README_MARKERS) + "\nend\n")
     assert main(["--all", "--reps", "200"]) == 0
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("# Title\n\n" + README_MARKERS[0]) and readme.endswith("\nend\n")
+    assert "stale" not in readme, readme
+    assert "| hapo | 0.65 [" in readme and "| 0/6 |" in readme, readme
     assert (tmp_path / "paper_figures" / "minigrid_main" / "final_success.md").is_file()
     claims = (tmp_path / "RESULTS.md").read_text()
-    assert "| mujoco_main | not run yet | | |" in claims
+    # 12 runs of 150 s each: 0.5 CPU hours
+    link = "[minigrid_main](paper_figures/minigrid_main/README.md)"
+    assert f"| {link} | 12/12 | 0, 1, 2 | 3,000 | 0.5 |" in claims
+    assert "| mujoco_main | not run yet | | | |" in claims
     mechanism = "[minigrid_main/mechanism](paper_figures/minigrid_main/mechanism.md)"
     # every hapo run has no zero-advantage group, every grpo run only such groups
     assert f"| {mechanism} | 0.00 [0.00, 0.00] | 1.00 [1.00, 1.00] | supported |" in claims

@@ -13,22 +13,19 @@ JSON next to it, and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import io
-import json
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
 import minigrid
+import pandas as pd
 from tqdm import tqdm
 
-from hapo_rl.io import git_commit
+from hapo_rl.io import git_commit, write_csv, write_json
 from hapo_rl.tasks import is_success, make_env
 from hapo_rl.teachers import NoisyTeacher, covered, load_teacher
 from hapo_rl.teachers.base import Teacher
@@ -109,28 +106,6 @@ def evaluate(
     }
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def to_csv(rows: list[dict[str, object]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def provenance(argv: list[str]) -> dict[str, object]:
     """Command, date, git commit (if any) and machine of this measurement."""
     return {
@@ -175,8 +150,8 @@ def main(argv: list[str] | None = None) -> None:
 
         args.envs = list(TASK_IDS)
     rows = [evaluate(env_id, args.episodes, args.detour, args.epsilon) for env_id in args.envs]
-    write_atomic(args.out, to_csv(rows))
-    write_atomic(args.out.with_suffix(".json"), json.dumps(provenance(argv), indent=2) + "\n")
+    write_csv(args.out, pd.DataFrame(rows, columns=COLUMNS))
+    write_json(args.out.with_suffix(".json"), provenance(argv))
     print(markdown(rows))
 
 
