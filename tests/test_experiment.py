@@ -6,11 +6,11 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import tomllib
 
 from hapo_rl.experiment import load_experiment, main
 from hapo_rl.methods import METHODS
