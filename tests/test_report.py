@@ -283,7 +283,9 @@ def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, c
 def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch, capsys):
     make_results(tmp_path / "results" / "minigrid_main")
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "README.md").write_text("# Title\n\n" + "\nstale\n".join(README_MARKERS) + "\nend\n")
+    (tmp_path / "README.md").write_text(
+        "# Title\n\n" + "\nstale\n".join(README_MARKERS) + "\nend\n"
+    )
     assert main(["--all", "--reps", "200"]) == 0
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("# Title\n\n" + README_MARKERS[0]) and readme.endswith("\nend\n")
