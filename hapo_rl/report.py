@@ -335,30 +335,35 @@ def _last_injection(curve: pd.DataFrame) -> float:
     return float(known.iloc[-1]) if len(known) else float("nan")
 
 
+#: Teacher shares are shown to 4 decimals: a few short demonstrations among long failing
+#: episodes are a small share of the env steps.
+SHARE_DIGITS = 4
+
+
 def mechanism_table(results: Results, reps: int) -> Table:
     """What HAPO changes, per method over all runs: how many groups had all-zero advantages,
     how much of the budget the teacher took (whole run and last quarter), the last injection
     rate."""
     quarter = 0.75 * results.budget
-    stats: list[tuple[str, Callable[[pd.DataFrame], float], bool]] = [
-        ("zero-advantage groups", zero_advantage, False),
-        ("teacher share, whole run", lambda c: teacher_share(c, 0), True),
-        ("teacher share, last quarter", lambda c: teacher_share(c, quarter), True),
-        ("last injection rate", _last_injection, True),
+    stats: list[tuple[str, Callable[[pd.DataFrame], float], bool, int]] = [
+        ("zero-advantage groups", zero_advantage, False, 2),
+        ("teacher share, whole run", lambda c: teacher_share(c, 0), True, SHARE_DIGITS),
+        ("teacher share, last quarter", lambda c: teacher_share(c, quarter), True, SHARE_DIGITS),
+        ("last injection rate", _last_injection, True, 2),
     ]
     rows = []
     for m in results.methods:
         teacher = METHODS[results.experiment["methods"][m]["algo"]].uses_teacher
         cells = []
-        for _, stat, needs_teacher in stats:
+        for _, stat, needs_teacher, digits in stats:
             present = [v for v in results.per_run(m, stat) if len(v)]
             usable = present and (teacher or not needs_teacher)
-            cells.append(fmt_estimate(iqm_estimate(present, reps)) if usable else "-")
+            cells.append(fmt_estimate(iqm_estimate(present, reps), digits) if usable else "-")
         rows.append([m, *cells, _n_runs(results.final(m, SUCCESS))])
     return Table(
         "mechanism",
         f"Advantage collapse and teacher use, all tasks ({results.name})",
-        ["method", *[name for name, _, _ in stats], "runs"],
+        ["method", *[name for name, *_ in stats], "runs"],
         rows,
         [
             *_notes(results),
