@@ -43,10 +43,20 @@ STYLES = {
 }
 
 
+def _near(a: str, b: str, limit: int = 60) -> bool:
+    """Whether two hex colours are within ``limit`` in every RGB channel."""
+    return all(abs(int(a[i : i + 2], 16) - int(b[i : i + 2], 16)) < limit for i in (1, 3, 5))
+
+
 def colours(methods: list[str]) -> dict[str, tuple[str, str]]:
-    """A (colour, line style) per method, fixed by the method's name and the method order."""
+    """A (colour, line style) per method, fixed by the method's name and the method order:
+    other names take the palette's colours unlike those of the named methods present."""
     others = [m for m in methods if m not in OKABE_ITO]
-    palette = sns.color_palette("colorblind", 10).as_hex()
+    taken = [OKABE_ITO[m] for m in methods if m in OKABE_ITO]
+    palette = [
+        c for c in sns.color_palette("colorblind", 10).as_hex()
+        if not any(_near(c, t) for t in taken)
+    ]  # fmt: skip
     style = {m: (c, "-") for m, c in OKABE_ITO.items()}
     for i, m in enumerate(others):
         style[m] = (palette[i % len(palette)], "-" if i < len(palette) else "--")

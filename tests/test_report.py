@@ -11,6 +11,7 @@ from rliable import library, metrics
 from scipy.stats import trim_mean
 
 from hapo_rl.claims import README_MARKERS
+from hapo_rl.figures import colours
 from hapo_rl.report import main
 from hapo_rl.stats import (
     curve_band,
@@ -114,6 +115,15 @@ def test_the_vectorised_bootstrap_gives_rliables_intervals():
             reps=REPS, random_state=np.random.RandomState(1),
         )  # fmt: skip
     assert np.allclose(point, theirs["x"]) and np.allclose(band, their_band["x"], atol=0.03)
+
+
+def test_every_method_of_an_ablation_gets_its_own_colour_and_style():
+    methods = ["hapo", "always-inject", *(f"setting-{i}" for i in range(10))]
+    styles = colours(methods)
+    assert len(set(styles.values())) == len(methods)
+    assert styles["hapo"] == ("#D55E00", "-")  # named methods keep their colour
+    # no other method takes a colour like hapo's (seaborn's fourth colour is almost the same)
+    assert all(c.lower() != "#d55e00" for m, (c, _) in styles.items() if m != "hapo")
 
 
 def test_steps_to_a_threshold_and_the_evaluation_grid():
