@@ -133,11 +133,6 @@ def learning_curves(results: Results, folder: Path, style: str, reps: int) -> li
     return paths
 
 
-def _iqm_or_nan(values: pd.Series) -> float:
-    known = values.dropna()
-    return iqm(known) if len(known) else float("nan")
-
-
 def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
     """Per task, for methods with a gate: success, injection rate, teacher share of env steps
     and start states still gated on, against env steps (IQM over runs)."""
@@ -164,11 +159,14 @@ def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
                     by_step = mine.groupby("step")[column].apply(
                         lambda v: iqm(v.dropna()) if v.notna().any() else np.nan
                     )
-                    ax.plot(by_step.index, by_step.to_numpy(), color=palette[m][0], label=m)
+                    colour, dash = palette[m]
+                    ax.plot(by_step.index, by_step.to_numpy(), color=colour, ls=dash, label=m)
                     ax.set(xlabel="env steps", title=label)
-            axes[0].legend(frameon=False)
             fig.suptitle(_short(task))
             fig.tight_layout()
+            handles, labels = axes[0].get_legend_handles_labels()
+            fig.legend(handles, labels, frameon=False, ncols=6, loc="upper center",
+                       bbox_to_anchor=(0.5, 0.0))  # fmt: skip
             paths += _save(fig, folder, f"hapo_evidence_{_short(task)}")
     return paths
 
