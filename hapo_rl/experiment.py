@@ -431,17 +431,18 @@ def _teacher_on_held_out(spec: RunSpec, settings: dict[str, Any], teacher: str |
 
 
 def teacher_table(specs: list[RunSpec], out: Path) -> pd.DataFrame:
-    """``teachers.csv``: for each method with a teacher and each task, the teacher with the
-    method's quality settings on the held-out start states the runs are evaluated on. A teacher
-    shared by several methods is run once; rows already in the file are kept."""
+    """``teachers.csv``: for each method that learns from a teacher and each task, the teacher
+    with the method's quality settings on the held-out start states the runs are evaluated on.
+    A teacher shared by several methods is run once; measurements already in the file are
+    kept."""
     path = out / "teachers.csv"
     keys = ["env_id", "teacher", *TEACHER_KNOBS, "episodes"]
     known = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
     rows, measured = [], {}
     for spec in {(s.method, s.env_id): s for s in specs}.values():
-        if not METHODS[spec.algo].uses_teacher:
-            continue
         settings = spec.resolved_settings()
+        if not METHODS[spec.algo].teaches(settings):
+            continue
         key = (spec.env_id, dict(spec.settings).get("teacher") or "",
                *[float(settings[k]) for k in TEACHER_KNOBS], spec.eval_episodes)  # fmt: skip
         if key not in measured:

@@ -35,6 +35,13 @@ class Method:
     def uses_teacher(self) -> bool:
         return issubclass(self.cls, Guided)
 
+    def teaches(self, given: dict[str, Any]) -> bool:
+        """Whether a run with the ``given`` settings learns from its teacher: HAPO with the
+        gate shut, no warm start and no mixing (gate_ablation's never-inject) does not."""
+        s = {**self.defaults, **given, **self.fixed}
+        shut = s.get("gate") == "never" and not s.get("warm_start_demos")
+        return self.uses_teacher and not (shut and not s.get("mix_every_group"))
+
     def settings(
         self, name: str, given: dict[str, Any], spell: Callable[[str], str] = str
     ) -> dict[str, Any]:

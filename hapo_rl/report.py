@@ -382,8 +382,8 @@ def against_teacher(
     """The teacher's value of ``column`` (``eval_success_rate`` or ``eval_return_mean``) for
     ``method`` on task number ``task``, the method's final IQM, and whether that lies above,
     at or below it; None without a teacher or finished runs."""
-    t = results.teachers
-    if not len(t):
+    t, given = results.teachers, dict(results.experiment["methods"][method])
+    if not len(t) or not METHODS[given.pop("algo")].teaches(given):
         return None
     teacher = t[(t["method"] == method) & (t["env_id"] == results.tasks[task])]
     scores = results.final(method, column)[task]

@@ -173,6 +173,13 @@ def test_the_smoke_experiment_runs_every_method(tmp_path):
     assert (teachers["success_rate"] >= 0.9).all()
 
 
+def test_a_hapo_setting_that_never_injects_is_not_measured_against_a_teacher():
+    hapo = METHODS["hapo"]
+    assert hapo.teaches({}) and hapo.teaches({"gate": "never", "warm_start_demos": 10})
+    assert not hapo.teaches({"gate": "never"}) and not METHODS["grpo"].teaches({})
+    assert METHODS["bc-grpo"].teaches({}) and METHODS["mixed"].teaches({"gate": "never"})
+
+
 def test_a_killed_sweep_takes_its_runs_along_and_resumes_to_the_same_results(tmp_path):
     text = GRID.replace("total_steps = 600", "total_steps = 30_000").replace(
         "eval_every = 300", "eval_every = 3_000"
