@@ -236,12 +236,7 @@ def headline_md(runs: dict[str, Results]) -> str:
                 cells += ["-", "-"]
                 continue
             present = [s for s in r.final(m, SUCCESS) if len(s)]
-            steps = [s for s in r.steps_to(m, 0.9) if len(s)]
-            reached = sum(int((s <= r.budget).sum()) for s in steps)
-            cells += [
-                fmt_estimate(iqm_estimate(present, REPS)),
-                f"{reached}/{sum(map(len, steps))}",
-            ]
+            cells += [fmt_estimate(iqm_estimate(present, REPS)), r.reached(m, 0.9)]
         rows.append(_row(*cells))
     budgets = "; ".join(
         f"{n}: {r.budget:,} env steps per run, {len(r.runs)} runs" for n, r in shown.items()

@@ -107,6 +107,12 @@ class Results:
             for g in [mine[mine["env_id"] == t]]
         ]
 
+    def reached(self, method: str, threshold: float) -> str:
+        """How many of the method's finished runs reach ``threshold`` success in the budget,
+        as "k/n"."""
+        steps = self.steps_to(method, threshold)
+        return f"{sum(int((s <= self.budget).sum()) for s in steps)}/{sum(map(len, steps))}"
+
 
 def load(folder: Path) -> Results:
     """Read an experiment's results folder; ``UsageError`` if it is not one."""
@@ -272,12 +278,9 @@ def efficiency_table(results: Results, threshold: float, reps: int) -> Table:
         # a run that never reaches it counts as 2x the budget, shown as "never"
         steps = [np.minimum(s, 2 * budget) for s in results.steps_to(m, threshold)]
         cells = [_fmt_steps(iqm_estimate([s], reps), budget) if len(s) else "-" for s in steps]
-        reached = sum(int((s <= budget).sum()) for s in steps)
         present = [s for s in steps if len(s)]
-        rows.append(
-            [m, *cells, _fmt_steps(iqm_estimate(present, reps), budget),
-             f"{reached}/{_n_runs(steps)}"]
-        )  # fmt: skip
+        every = _fmt_steps(iqm_estimate(present, reps), budget)
+        rows.append([m, *cells, every, results.reached(m, threshold)])
     return Table(
         f"steps_to_{round(threshold * 100)}",
         f"Env steps to {threshold:.0%} held-out success ({results.name})",
