@@ -320,7 +320,9 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
         f"| {mechanism} | hapo | 0.3999 [0.3999, 0.3999] | 0.9269 [0.9269, 0.9269] | rises |"
         in claims
     )
-    assert "| hapo | DoorKey-5x5 | 0.60 | 0.80 [0.70, 0.90] | above |" in claims
+    # hapo against its teacher: success above on DoorKey, at on KeyCorridor; return above, below
+    gap = "[minigrid_main/teacher_gap](paper_figures/minigrid_main/teacher_gap.md)"
+    assert f"| {gap} | hapo | 2 | 1 / 1 / 0 | 1 / 0 / 1 | above its teacher |" in claims
     assert "claims -> RESULTS.md" in capsys.readouterr().out
 
 
