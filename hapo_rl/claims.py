@@ -163,8 +163,12 @@ def teacher_gap(runs: dict[str, Results]) -> list[str]:
                 for k in (0, 1)
             ]
             if verdicts:
-                above = any("above" in v for v in verdicts)
-                verdict = "above its teacher" if above else "at or below its teacher"
+                seen = {w for v in verdicts for w in v}
+                verdict = (
+                    "above its teacher" if "above" in seen
+                    else "below its teacher" if seen == {"below"}
+                    else "at or below its teacher"
+                )  # fmt: skip
             elif algo in few:
                 verdict = FEW
             else:
