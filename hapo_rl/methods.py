@@ -39,8 +39,8 @@ class Method:
         """Whether a run with the ``given`` settings learns from its teacher: HAPO with the
         gate shut, no warm start and no mixing (gate_ablation's never-inject) does not."""
         s = {**self.defaults, **given, **self.fixed}
-        shut = s.get("gate") == "never" and not s.get("warm_start_demos")
-        return self.uses_teacher and not (shut and not s.get("mix_every_group"))
+        opens = s.get("gate") != "never" or s.get("warm_start_demos") or s.get("mix_every_group")
+        return self.uses_teacher and bool(opens)
 
     def settings(
         self, name: str, given: dict[str, Any], spell: Callable[[str], str] = str
