@@ -68,6 +68,13 @@ class GroupConfig(Config):
         "loss average: each episode weighs the same (episode) or each step does (step)",
         ("episode", "step"),
     )
+    fail_step_frac: float = _opt(
+        1.0,
+        "share of a failed on-policy episode's steps kept in the update, each weighted by its "
+        "inverse (the same expected loss, a cheaper update)",
+        None,
+        "fraction",
+    )
 
     def _check(self) -> None:
         super()._check()
@@ -108,6 +115,13 @@ class HAPOConfig(GroupConfig, TeacherConfig):
     forgetting: float = _opt(
         0.9, "posterior forgetting lambda in (0, 1] applied at each update", None, "fraction"
     )
+    forget_by: str = _opt(
+        "visit",
+        "when forgetting applies: at each update of a start state's posterior (visit), or to "
+        "every posterior once per iteration, towards the prior (iteration: discounted Thompson "
+        "sampling, so a state not drawn lately reverts to the prior)",
+        ("visit", "iteration"),
+    )
     gate_key: str = _opt(
         "start_state",
         "one posterior per start state, or one global posterior",
@@ -129,6 +143,24 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         ("shaping", "imitation"),
     )
     shaping_gamma: float = _opt(0.1, "gamma of the policy-shaping function", None, "positive")
+    horizon_cut: float = _opt(
+        0.0,
+        "while a start state's gate is open (an all-failure group would get a teacher episode "
+        "with probability at least 0.5), its on-policy episodes stop after this many times the "
+        "teacher's episode length from it, the teacher running first where it has not yet; 0: "
+        "every episode runs to the task's limit",
+    )
+    teacher_reuse: bool = _opt(
+        False,
+        "keep each start state's first successful teacher episode and inject it again at no env "
+        "cost, instead of running the teacher (charged) at every injection",
+    )
+    teacher_replay: int = _opt(
+        0,
+        "stored teacher episodes replayed per iteration at no env cost, from start states not "
+        "drawn this iteration whose gate fires (a fresh gate decision per state, so replay "
+        "fades as the gates shut); each takes the advantage it has in an all-failure group",
+    )
     warm_start_demos: int = _opt(
         0, "behaviour-cloning warm start: teacher episodes cloned before RL (bc-grpo)"
     )
@@ -138,6 +170,10 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         super()._check()
         if not 1 <= self.n_inject <= self.group_size:
             raise ValueError(f"n_inject must be in 1..group_size, got {self.n_inject}")
+        if self.horizon_cut < 0 or 0 < self.horizon_cut < 1:
+            raise ValueError(f"horizon_cut must be 0 (off) or at least 1, got {self.horizon_cut}")
+        if self.teacher_replay < 0:
+            raise ValueError(f"teacher_replay must be 0 or more, got {self.teacher_replay}")
         if self.warm_start_demos < 0:
             raise ValueError(f"warm_start_demos must be 0 or more, got {self.warm_start_demos}")
 

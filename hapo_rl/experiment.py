@@ -61,7 +61,6 @@ EXPERIMENT_KEYS: dict[str, type] = {
     "total_steps": int,
     "eval_every": int,
     "eval_episodes": int,
-    "eval_deterministic": bool,
     "reference": str,
 }
 REQUIRED = ("tasks", "seeds", "total_steps")
@@ -83,7 +82,6 @@ class RunSpec:
     total_steps: int
     eval_every: int
     eval_episodes: int
-    eval_deterministic: bool
     settings: tuple[tuple[str, Any], ...]
 
     def run_dir(self, out: Path) -> Path:
@@ -108,7 +106,6 @@ class RunSpec:
             "total_steps": self.total_steps,
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
-            "eval_deterministic": self.eval_deterministic,
             "teacher": dict(self.settings).get("teacher"),
             **self.resolved_settings(),
         }
@@ -148,8 +145,6 @@ class RunSpec:
             "--eval-episodes",
             str(self.eval_episodes),
         ]
-        if self.eval_deterministic:
-            argv.append("--eval-deterministic")
         for key, value in self.settings:
             flag = "--" + key.replace("_", "-")
             if isinstance(value, bool):
@@ -282,7 +277,6 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
             total,
             every,
             episodes,
-            exp.get("eval_deterministic", False),
             tuple(sorted(s.items())),
         )
         for seed in seeds  # seed-major: a sweep cut short has whole seeds of every method

@@ -24,6 +24,12 @@ class BetaGate:
     posterior (always-inject and GRPO). With ``adaptive_tau`` the threshold is
     ``tau * (1 - global success rate)``, which anneals as the policy improves. ``per_key=False``
     keeps one posterior for all start states (the global-key ablation).
+
+    ``forget_by`` says when ``forgetting`` lambda applies: ``"visit"`` discounts a key's
+    posterior each time the key is updated; ``"iteration"`` (discounted Thompson sampling)
+    discounts every key once per ``tick`` (one iteration), towards the prior, so a key not
+    visited for a while reverts to the prior (with the empirical prior: to the global success
+    rate) instead of keeping an old verdict on a policy that has changed since.
     """
 
     mode: GateMode = "thompson"
@@ -34,8 +40,11 @@ class BetaGate:
     prior_strength: float = 2.0
     adaptive_tau: bool = False
     fixed_prob: float = 0.5
+    forget_by: Literal["visit", "iteration"] = "visit"
     alpha: dict[Hashable, float] = field(default_factory=dict)
     beta: dict[Hashable, float] = field(default_factory=dict)
+    seen: dict[Hashable, int] = field(default_factory=dict)  # the tick of each key's update
+    clock: int = 0
     global_successes: float = 0.0
     global_trials: float = 0.0
 
@@ -44,24 +53,47 @@ class BetaGate:
             raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting}")
         if not 0.0 <= self.tau <= 1.0:
             raise ValueError(f"tau must be in [0, 1], got {self.tau}")
+        if self.forget_by not in ("visit", "iteration"):
+            raise ValueError(f"forget_by must be visit or iteration, got {self.forget_by!r}")
 
     def _key(self, key: Hashable) -> Hashable:
         return key if self.per_key else _GLOBAL
 
     @property
     def global_success_rate(self) -> float:
-        """Success rate of all on-policy episodes so far, discounted by ``forgetting``."""
+        """Success rate of all on-policy episodes so far, discounted by ``forgetting`` (per
+        update, or per tick with ``forget_by = "iteration"``)."""
         return self.global_successes / self.global_trials if self.global_trials else 0.0
 
-    def posterior(self, key: Hashable) -> tuple[float, float]:
-        """``(alpha, beta)`` for ``key``; an unseen key gets the prior."""
-        k = self._key(key)
-        if k in self.alpha:
-            return self.alpha[k], self.beta[k]
+    def prior_params(self) -> tuple[float, float]:
+        """``(alpha, beta)`` of a new key's prior now."""
         if self.prior == "empirical":
             m = min(max(self.global_success_rate, 0.01), 0.99)
             return m * self.prior_strength, (1.0 - m) * self.prior_strength
         return 1.0, 1.0
+
+    def posterior(self, key: Hashable) -> tuple[float, float]:
+        """``(alpha, beta)`` for ``key``; an unseen key gets the prior. With ``forget_by =
+        "iteration"`` a key last updated ``t`` ticks ago is ``lambda^t`` of its stored
+        posterior plus ``1 - lambda^t`` of the prior."""
+        k = self._key(key)
+        if k not in self.alpha:
+            return self.prior_params()
+        a, b = self.alpha[k], self.beta[k]
+        age = self.clock - self.seen.get(k, self.clock)
+        if self.forget_by == "iteration" and age > 0:
+            w = self.forgetting**age
+            pa, pb = self.prior_params()
+            return w * a + (1 - w) * pa, w * b + (1 - w) * pb
+        return a, b
+
+    def tick(self) -> None:
+        """One iteration has passed: with ``forget_by = "iteration"`` every posterior and the
+        global success rate are discounted once."""
+        self.clock += 1
+        if self.forget_by == "iteration":
+            self.global_successes *= self.forgetting
+            self.global_trials *= self.forgetting
 
     def posterior_mean(self, key: Hashable) -> float:
         a, b = self.posterior(key)
@@ -70,9 +102,11 @@ class BetaGate:
     def update(self, key: Hashable, successes: int, failures: int) -> None:
         """Fold one on-policy group's outcome into the posterior of ``key``."""
         a, b = self.posterior(key)
-        k, lam = self._key(key), self.forgetting
+        k = self._key(key)
+        lam = self.forgetting if self.forget_by == "visit" else 1.0  # else: by tick, above
         self.alpha[k] = lam * a + successes
         self.beta[k] = lam * b + failures
+        self.seen[k] = self.clock
         self.global_successes = lam * self.global_successes + successes
         self.global_trials = lam * self.global_trials + successes + failures
 
@@ -98,8 +132,8 @@ class BetaGate:
         keys = list(self.alpha)
         return {
             "start_state": np.array([-1 if k == _GLOBAL else k for k in keys]),
-            "alpha": np.array([self.alpha[k] for k in keys]),
-            "beta": np.array([self.beta[k] for k in keys]),
+            "alpha": np.array([self.posterior(k)[0] for k in keys]),
+            "beta": np.array([self.posterior(k)[1] for k in keys]),
             "posterior_mean": np.array([self.posterior_mean(k) for k in keys]),
             "inject_prob": np.array([self.injection_probability(k) for k in keys]),
         }

@@ -55,8 +55,25 @@ class Method:
         return {**self.defaults, **given, **self.fixed}
 
 
+#: The settings that make ``hapo`` the paper's configuration: none of this project's
+#: sample-efficiency mechanisms, the teacher loss of LUFFY (arXiv 2504.14945).
+PAPER: dict[str, Any] = {
+    "horizon_cut": 0.0,
+    "teacher_reuse": False,
+    "teacher_replay": 0,
+    "forget_by": "visit",
+    "teacher_loss": "shaping",
+    "shaping_gamma": 0.1,
+}
+
 METHODS: dict[str, Method] = {
     "hapo": Method(HAPO, "HAPO: GRPO plus gated Synthetic Success Injection"),
+    "hapo-paper": Method(
+        HAPO,
+        "HAPO as the paper proposes it: no horizon cut, no reuse or replay of teacher episodes, "
+        "LUFFY shaping, forgetting per visit",
+        fixed=PAPER,
+    ),
     "grpo": Method(GRPO, "GRPO: group-relative policy gradient, no teacher"),
     "always-inject": Method(
         HAPO, "SSI on every all-failure group, no gate", fixed={"gate": "always"}

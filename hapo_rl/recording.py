@@ -19,7 +19,11 @@ TRAIN_COLUMNS = (
     "injection_rate",
     "teacher_step_share",
     "zero_adv_group_frac",
+    "replayed_episodes",
 )
+#: The evaluation columns of each mode: actions sampled from the policy, or its most likely
+#: (greedy) action; a policy that succeeds only by chance shows as a gap between the two.
+EVAL_MODES = {"eval": False, "eval_greedy": True}
 
 
 def _mean(values: list[float]) -> float:
@@ -29,8 +33,8 @@ def _mean(values: list[float]) -> float:
 
 
 class RunRecorder(BaseCallback):
-    """Every ``eval_every`` env steps, between updates: evaluate on held-out start states,
-    append a row to ``curves.csv``, save ``model.zip``. At the end: a last evaluation and
+    """Every ``eval_every`` env steps, between updates: evaluate on held-out start states, with
+    sampled and with greedy actions, append a row to ``curves.csv``, save ``model.zip``. At the end: a last evaluation and
     ``summary.json``. Works with any model that has ``evaluate``, ``save_checkpoint``,
     ``last_stats`` (``IterationStats`` of its last update), ``teacher_steps`` and ``task``."""
 
@@ -42,7 +46,6 @@ class RunRecorder(BaseCallback):
         total_steps: int,
         eval_every: int,
         eval_episodes: int,
-        eval_deterministic: bool = False,
         algo: str = "",
         progress: bool = True,
         rows: list[dict[str, float]] | None = None,
@@ -52,7 +55,6 @@ class RunRecorder(BaseCallback):
         self.total_steps = total_steps
         self.eval_every = eval_every
         self.eval_episodes = eval_episodes
-        self.eval_deterministic = eval_deterministic
         self.algo = algo
         self.progress = progress
         self.rows: list[dict[str, float]] = list(rows or [])
@@ -131,6 +133,9 @@ class RunRecorder(BaseCallback):
                 "eval_success_rate": last["eval_success_rate"],
                 "eval_return_mean": last["eval_return_mean"],
                 "eval_length_mean": last["eval_length_mean"],
+                "eval_greedy_success_rate": last["eval_greedy_success_rate"],
+                "eval_greedy_return_mean": last["eval_greedy_return_mean"],
+                "eval_greedy_length_mean": last["eval_greedy_length_mean"],
                 "injection_rate_final": last["injection_rate"],
                 "teacher_steps": int(self.model.teacher_steps),
                 "wall_time_s": wall,
@@ -139,7 +144,10 @@ class RunRecorder(BaseCallback):
         )
 
     def _evaluate(self) -> None:
-        result = self.model.evaluate(self.eval_episodes, self.eval_deterministic)
+        results = {
+            prefix: self.model.evaluate(self.eval_episodes, greedy)
+            for prefix, greedy in EVAL_MODES.items()
+        }
         train = {name: _mean([getattr(s, name) for s in self._pending]) for name in TRAIN_COLUMNS}
         self._pending.clear()
         step = int(self.model.num_timesteps)
@@ -149,17 +157,23 @@ class RunRecorder(BaseCallback):
             "teacher_steps": int(self.model.teacher_steps),
             **train,
             "gated_states": gated,
-            "eval_success_rate": result["success_rate"],
-            "eval_return_mean": result["return_mean"],
-            "eval_length_mean": result["length_mean"],
+            **{
+                f"{prefix}_{name}": value
+                for prefix, result in results.items()
+                for name, value in result.items()
+            },
             "wall_time_s": time.perf_counter() - self._start,
         }
         self.rows.append(row)
         write_csv(self.run_dir / "curves.csv", pd.DataFrame(self.rows))
         self.model.save_checkpoint(self.run_dir / "model.zip")
-        postfix = {"eval_success": f"{row['eval_success_rate']:.2f}"}
+        postfix = {
+            "eval_success": f"{row['eval_success_rate']:.2f}",
+            "greedy": f"{row['eval_greedy_success_rate']:.2f}",
+        }
         if not np.isnan(train["injection_rate"]):
             postfix["inject"] = f"{train['injection_rate']:.2f}"
         self.pbar.set_postfix(postfix)
         self.logger.record("eval/success_rate", row["eval_success_rate"])
         self.logger.record("eval/return_mean", row["eval_return_mean"])
+        self.logger.record("eval/greedy_success_rate", row["eval_greedy_success_rate"])

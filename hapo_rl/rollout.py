@@ -54,12 +54,15 @@ def collect_episodes(
     watch: Stopwatch | None = None,
     prefixes: Sequence[Sequence[Any]] | None = None,
     max_steps: int | None = None,
+    horizons: Sequence[int | None] | None = None,
 ) -> list[Episode]:
     """Run one episode per seed (env ``i`` of ``pool`` from ``seeds[i]``), stepping all live
     envs after one batched policy call. With ``prefixes``, env ``i`` first takes the actions
     ``prefixes[i]`` (a roll-in by someone else); the episode holds only the policy's steps.
     Once ``max_steps`` policy steps have been taken in all, the episodes still running are
-    ``cut`` (a budget that ends mid-iteration); an episode with no step at all is left out."""
+    ``cut`` (a budget that ends mid-iteration); an episode with no step at all is left out.
+    With ``horizons``, env ``i`` is truncated after ``horizons[i]`` steps (None: the task's own
+    limit), as the env's own time limit would: a failure, not a cut."""
     watch = watch or Stopwatch()
     n = len(seeds)
     with watch.section("env"):
@@ -86,7 +89,8 @@ def collect_episodes(
             t["act"].append(actions_np[j])
             t["logp"].append(log_probs[j])
             t["rew"].append(tr.reward)
-            if tr.terminated or tr.truncated:
+            short = horizons is not None and horizons[i] is not None
+            if tr.terminated or tr.truncated or (short and len(t["rew"]) >= horizons[i]):
                 ended[i] = (tr.terminated, tr.success)
             else:
                 obs_now[i] = tr.obs

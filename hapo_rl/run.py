@@ -134,12 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-episodes",
         type=int,
         default=100,
-        help="held-out start states per evaluation (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--eval-deterministic",
-        action="store_true",
-        help="evaluate with the most likely action instead of sampling",
+        help="held-out start states per evaluation; each is run with sampled and with greedy "
+        "actions (default: %(default)s)",
     )
     parser.add_argument(
         "--env-workers",
@@ -220,7 +216,6 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         "teacher": args.teacher,
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
-        "eval_deterministic": args.eval_deterministic,
         "env_workers": args.env_workers,
         "train_seeds": f"0..{model.task.n_train - 1}",
         "eval_seeds": "{}..{}".format(*model.task.eval_seeds(args.eval_episodes)[[0, -1]]),
@@ -319,7 +314,6 @@ def main(argv: list[str] | None = None) -> int:
         config["total_steps"],
         config["eval_every"],
         config["eval_episodes"],
-        config["eval_deterministic"],
         config["algo"],
         plan.progress,
         rows=plan.rows,

@@ -47,6 +47,7 @@ class IterationStats:
     injection_rate: float
     teacher_step_share: float
     zero_adv_group_frac: float
+    replayed_episodes: float = float("nan")  # stored teacher episodes replayed (HAPO family)
     loss: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)  # method-specific, TensorBoard only
 
@@ -122,6 +123,18 @@ class GRPO(BaseAlgorithm):
 
     # -- one iteration -------------------------------------------------------------------
 
+    def _horizons(self, keys: np.ndarray) -> tuple[list[int | None] | None, int]:
+        """Step limits of the on-policy episodes from ``keys`` (None: the task's own) and the
+        env steps spent deciding them. GRPO runs every episode to the task's limit."""
+        return None, 0
+
+    def _replays(
+        self, groups: list[list[Episode]], advantages: list[np.ndarray]
+    ) -> list[tuple[Episode, float]]:
+        """Episodes joining the update beside the groups (whose ``advantages`` are given), with
+        their advantages, at no env cost. GRPO has none."""
+        return []
+
     def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
         """Change the groups before advantages are computed; returns the groups and the env
         steps this took. GRPO leaves them as they are."""
@@ -139,13 +152,20 @@ class GRPO(BaseAlgorithm):
         cfg = self.config
         keys = self.rng.choice(self.task.train_seeds, size=cfg.groups_per_iter, replace=False)
         seeds = np.repeat(keys, cfg.group_size)
+        horizons, teacher_steps = self._horizons(keys)
         self.policy.set_training_mode(False)
         episodes = collect_episodes(
-            self._envs, seeds, self.policy, watch=self.watch, max_steps=self._remaining()
+            self._envs,
+            seeds,
+            self.policy,
+            watch=self.watch,
+            max_steps=self._remaining(),
+            horizons=None if horizons is None else np.repeat(horizons, cfg.group_size).tolist(),
         )
         on_policy_steps = sum(e.length for e in episodes)
         train_success = success_rate(episodes)
-        groups, teacher_steps = self._augment_groups(self._complete_groups(episodes))
+        groups, injected_steps = self._augment_groups(self._complete_groups(episodes))
+        teacher_steps += injected_steps
         return self._learn_from_groups(
             groups, on_policy_steps + teacher_steps, teacher_steps, train_success
         )
@@ -173,7 +193,8 @@ class GRPO(BaseAlgorithm):
         ]
         live = [i for i in range(len(groups)) if np.any(np.abs(adv[i]) > 1e-8)]
         n_injected = sum(any(e.from_teacher for e in g) for g in groups)
-        batch_eps = [(e, adv[i][j]) for i in live for j, e in enumerate(groups[i])]
+        replays = self._replays(groups, adv)
+        batch_eps = [(e, adv[i][j]) for i in live for j, e in enumerate(groups[i])] + replays
         batch_steps = sum(e.length for e, _ in batch_eps)
         t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
         with self.watch.section("learn"):
@@ -186,27 +207,39 @@ class GRPO(BaseAlgorithm):
             injection_rate=n_injected / n,
             teacher_step_share=t_steps / batch_steps if batch_steps else 0.0,
             zero_adv_group_frac=1 - len(live) / n,
+            replayed_episodes=float(len(replays)),
             loss=loss,
         )
 
     def _update(self, batch_eps: list[tuple[Episode, float]]) -> float:
-        """``n_epochs`` passes of minibatch steps over the episodes; returns the last loss."""
+        """``n_epochs`` passes of minibatch steps over the episodes; returns the last loss.
+
+        With ``fail_step_frac`` q < 1, each step of a failed on-policy episode is kept with
+        probability q and weighted 1/q, so the expected loss is unchanged and the update is
+        cheaper where long failures dominate."""
         cfg = self.config
         self.policy.set_training_mode(True)
-        obs = th.as_tensor(np.concatenate([e.obs for e, _ in batch_eps]))
-        actions = th.as_tensor(np.concatenate([e.actions for e, _ in batch_eps]))
-        old_logp = th.as_tensor(np.concatenate([e.log_probs for e, _ in batch_eps]))
-        adv = th.as_tensor(np.concatenate([np.full(e.length, a, np.float32) for e, a in batch_eps]))
-        teacher = th.as_tensor(
-            np.concatenate([np.full(e.length, e.from_teacher) for e, _ in batch_eps])
+        by_step = cfg.loss_agg == "step"
+        w = np.concatenate(
+            [np.full(e.length, 1.0 if by_step else 1.0 / e.length, np.float32) for e, _ in batch_eps]
         )
-        if cfg.loss_agg == "episode":
-            w = np.concatenate(
-                [np.full(e.length, 1.0 / e.length, np.float32) for e, _ in batch_eps]
+        keep = np.ones(len(w), bool)
+        if cfg.fail_step_frac < 1.0:
+            failed = np.concatenate(
+                [np.full(e.length, not (e.success or e.from_teacher)) for e, _ in batch_eps]
             )
-        else:
-            w = np.ones(len(adv), np.float32)
-        weights = th.as_tensor(w)
+            keep = ~failed | (self.rng.random(len(w)) < cfg.fail_step_frac)
+            w = np.where(failed, w / cfg.fail_step_frac, w)
+        obs = th.as_tensor(np.concatenate([e.obs for e, _ in batch_eps])[keep])
+        actions = th.as_tensor(np.concatenate([e.actions for e, _ in batch_eps])[keep])
+        old_logp = th.as_tensor(np.concatenate([e.log_probs for e, _ in batch_eps])[keep])
+        adv = th.as_tensor(
+            np.concatenate([np.full(e.length, a, np.float32) for e, a in batch_eps])[keep]
+        )
+        teacher = th.as_tensor(
+            np.concatenate([np.full(e.length, e.from_teacher) for e, _ in batch_eps])[keep]
+        )
+        weights = th.as_tensor(w[keep])
         n = len(adv)
         loss_value = 0.0
         for _ in range(cfg.n_epochs):

@@ -11,8 +11,10 @@ With ``warm_start_demos`` the first iteration clones that many teacher episodes 
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch as th
 
 from hapo_rl.algos.bc import clone
@@ -20,7 +22,7 @@ from hapo_rl.algos.grpo import IterationStats
 from hapo_rl.algos.guided import Guided
 from hapo_rl.config import HAPOConfig
 from hapo_rl.gate import BetaGate
-from hapo_rl.rollout import Episode
+from hapo_rl.rollout import Episode, teacher_episode
 from hapo_rl.tasks import Task
 from hapo_rl.teachers.base import Teacher, covered
 
@@ -49,6 +51,7 @@ class HAPO(Guided):
                 prior=cfg.gate_prior,  # type: ignore[arg-type]
                 adaptive_tau=cfg.adaptive_tau,
                 fixed_prob=cfg.fixed_prob,
+                forget_by=cfg.forget_by,  # type: ignore[arg-type]
             )
             self.warm_started = cfg.warm_start_demos == 0
 
@@ -85,9 +88,77 @@ class HAPO(Guided):
             loss=loss,
         )
 
+    # -- the teacher's kept episodes ---------------------------------------------------------
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if getattr(self, "kept_actions", None) is None:  # a loaded model keeps its own
+            self.kept_actions: dict[int, np.ndarray] = {}
+            self.kept_advantage: dict[int, float] = {}
+        self._kept: dict[int, Episode] = {}  # rebuilt from kept_actions after a load
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_kept"]
+
+    def _gate_open(self, key: int) -> bool:
+        """Whether an all-failure group of ``key`` would get a teacher episode with probability
+        at least 0.5 (a start state without a teacher is never open)."""
+        return covered(key, self.config.teacher_coverage) and (
+            self.config.mix_every_group or self.gate.injection_probability(key) >= 0.5
+        )
+
+    def _kept_episode(self, key: int) -> tuple[Episode | None, int]:
+        """The kept successful teacher episode of ``key`` and the env steps spent on it now:
+        none if one is kept (rebuilt by replaying its actions after a load, not charged
+        again), else the teacher runs (charged) and a success is kept."""
+        if key in self._kept:
+            return self._kept[key], 0
+        if key in self.kept_actions:
+            episode = teacher_episode(
+                self._teacher_env, self.teacher, key, list(self.kept_actions[key]), self.watch
+            )
+            self._kept[key] = episode
+            return episode, 0
+        demo = self._demos([key])[0]
+        if demo.success:
+            self._kept[key] = demo
+            self.kept_actions[key] = demo.actions
+        return (demo if demo.success else None), demo.length
+
+    def _injected(self, key: int, n: int) -> tuple[list[Episode], int]:
+        """``n`` successful teacher episodes of ``key`` (fewer if the teacher fails) and their
+        env steps: the kept one again with ``teacher_reuse``, else fresh teacher runs."""
+        if self.config.teacher_reuse:
+            episode, steps = self._kept_episode(key)
+            return ([episode] * n if episode is not None else []), steps
+        demos = self._demos([key] * n)
+        for demo in demos:
+            if demo.success and key not in self.kept_actions:
+                self._kept[key], self.kept_actions[key] = demo, demo.actions
+        return [d for d in demos if d.success], sum(d.length for d in demos)
+
+    # -- the hooks into GRPO's iteration ---------------------------------------------------
+
+    def _horizons(self, keys: np.ndarray) -> tuple[list[int | None] | None, int]:
+        """With ``horizon_cut`` c: ``ceil(c * L)`` for a start state whose gate is open, L the
+        length of its kept teacher episode (the teacher runs first where none is kept)."""
+        cut = self.config.horizon_cut
+        if not cut:
+            return None, 0
+        horizons: list[int | None] = []
+        steps = 0
+        for key in map(int, keys):
+            episode = None
+            if self._gate_open(key):
+                episode, cost = self._kept_episode(key)
+                steps += cost
+            horizons.append(None if episode is None else math.ceil(cut * episode.length))
+        return horizons, steps
+
     def _augment_groups(self, groups: list[list[Episode]]) -> tuple[list[list[Episode]], int]:
         cfg = self.config
         steps = 0
+        self.gate.tick()
         for group in groups:
             key = group[0].seed
             successes = sum(e.success for e in group)
@@ -100,14 +171,37 @@ class HAPO(Guided):
                 continue
             else:
                 n = cfg.n_inject
-            demos = self._demos([key] * n)
-            steps += sum(d.length for d in demos)
-            good = [d for d in demos if d.success]
+            good, cost = self._injected(key, n)
+            steps += cost
             if cfg.mix_every_group:
                 group.extend(good)
             else:
                 group[: len(good)] = good
         return groups, steps
+
+    def _replays(
+        self, groups: list[list[Episode]], advantages: list[np.ndarray]
+    ) -> list[tuple[Episode, float]]:
+        """Note each injected teacher episode's advantage; then, with ``teacher_replay`` R, up
+        to R kept episodes of start states not in ``groups`` whose gate fires now, in random
+        order, each with the advantage it last had in a group."""
+        for group, adv in zip(groups, advantages):
+            for episode, a in zip(group, adv):
+                if episode.from_teacher:
+                    self.kept_advantage[episode.seed] = float(a)
+        limit = self.config.teacher_replay
+        if not limit:
+            return []
+        drawn = {g[0].seed for g in groups}
+        candidates = [k for k in self.kept_advantage if k not in drawn and k in self.kept_actions]
+        chosen: list[tuple[Episode, float]] = []
+        for i in self.rng.permutation(len(candidates)):
+            if len(chosen) == limit:
+                break
+            key = candidates[i]
+            if self.config.mix_every_group or self.gate.should_inject(key, self.rng):
+                chosen.append((self._kept_episode(key)[0], self.kept_advantage[key]))
+        return chosen
 
     def _step_loss(
         self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
