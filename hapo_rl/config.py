@@ -99,8 +99,17 @@ class TeacherConfig(Config):
 
 @dataclass
 class HAPOConfig(GroupConfig, TeacherConfig):
-    """HAPO's settings: GRPO's plus the gate, the injection, the teacher loss and an optional
-    behaviour-cloning warm start."""
+    """HAPO's settings: GRPO's plus the gate, the injection, the teacher loss, the
+    sample-efficiency mechanisms and an optional behaviour-cloning warm start. The defaults
+    are the ones chosen on the tuning tasks (``experiments/tuning.toml``); ``hapo-paper``
+    keeps the paper's (``hapo_rl.methods.PAPER``)."""
+
+    group_size: int = _opt(
+        4, "episodes run from each start state per iteration (G)", None, "positive"
+    )
+    groups_per_iter: int = _opt(
+        4, "start states drawn from the training pool per iteration (B)", None, "positive"
+    )
 
     gate: str = _opt(
         "thompson",
@@ -116,7 +125,7 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         0.9, "posterior forgetting lambda in (0, 1] applied at each update", None, "fraction"
     )
     forget_by: str = _opt(
-        "visit",
+        "iteration",
         "when forgetting applies: at each update of a start state's posterior (visit), or to "
         "every posterior once per iteration, towards the prior (iteration: discounted Thompson "
         "sampling, so a state not drawn lately reverts to the prior)",
@@ -128,7 +137,10 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         ("start_state", "global"),
     )
     gate_prior: str = _opt(
-        "uniform", "prior of a new key: Beta(1,1) or empirical Bayes", ("uniform", "empirical")
+        "empirical",
+        "prior of a new key: Beta(1,1), or empirical Bayes (mean the global success rate, "
+        "strength 2)",
+        ("uniform", "empirical"),
     )
     fixed_prob: float = _opt(0.5, "injection probability of the fixed gate", None, "unit")
     n_inject: int = _opt(1, "failed episodes replaced by teacher episodes on injection")
@@ -138,28 +150,29 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         "baseline, LUFFY-style)",
     )
     teacher_loss: str = _opt(
-        "shaping",
+        "imitation",
         "loss on teacher steps: LUFFY policy shaping pi/(pi+gamma)*A, or imitation A*log pi",
         ("shaping", "imitation"),
     )
     shaping_gamma: float = _opt(0.1, "gamma of the policy-shaping function", None, "positive")
     horizon_cut: float = _opt(
-        0.0,
+        2.0,
         "while a start state's gate is open (an all-failure group would get a teacher episode "
         "with probability at least 0.5), its on-policy episodes stop after this many times the "
         "teacher's episode length from it, the teacher running first where it has not yet; 0: "
         "every episode runs to the task's limit",
     )
     teacher_reuse: bool = _opt(
-        False,
+        True,
         "keep each start state's first successful teacher episode and inject it again at no env "
         "cost, instead of running the teacher (charged) at every injection",
     )
     teacher_replay: int = _opt(
-        0,
-        "stored teacher episodes replayed per iteration at no env cost, from start states not "
-        "drawn this iteration whose gate fires (a fresh gate decision per state, so replay "
-        "fades as the gates shut); each takes the advantage it has in an all-failure group",
+        32,
+        "kept teacher episodes offered for replay per iteration at no env cost: that many start "
+        "states with a kept episode, not drawn this iteration, are picked at random and each "
+        "is replayed iff its gate fires now (so replay fades as the gates shut), with the "
+        "advantage its episode last had in a group",
     )
     warm_start_demos: int = _opt(
         0, "behaviour-cloning warm start: teacher episodes cloned before RL (bc-grpo)"

@@ -66,6 +66,10 @@ PAPER: dict[str, Any] = {
     "shaping_gamma": 0.1,
 }
 
+#: hapo-paper's defaults where hapo's tuned defaults differ from the paper's (or from the
+#: package's before tuning): settings a user may still change.
+PAPER_DEFAULTS: dict[str, Any] = {"group_size": 8, "groups_per_iter": 16, "gate_prior": "uniform"}
+
 METHODS: dict[str, Method] = {
     "hapo": Method(HAPO, "HAPO: GRPO plus gated Synthetic Success Injection"),
     "hapo-paper": Method(
@@ -73,6 +77,7 @@ METHODS: dict[str, Method] = {
         "HAPO as the paper proposes it: no horizon cut, no reuse or replay of teacher episodes, "
         "LUFFY shaping, forgetting per visit",
         fixed=PAPER,
+        defaults=PAPER_DEFAULTS,
     ),
     "grpo": Method(GRPO, "GRPO: group-relative policy gradient, no teacher"),
     "always-inject": Method(

@@ -34,9 +34,10 @@ def _mean(values: list[float]) -> float:
 
 class RunRecorder(BaseCallback):
     """Every ``eval_every`` env steps, between updates: evaluate on held-out start states, with
-    sampled and with greedy actions, append a row to ``curves.csv``, save ``model.zip``. At the end: a last evaluation and
-    ``summary.json``. Works with any model that has ``evaluate``, ``save_checkpoint``,
-    ``last_stats`` (``IterationStats`` of its last update), ``teacher_steps`` and ``task``."""
+    sampled and with greedy actions, append a row to ``curves.csv``, save ``model.zip``. At the
+    end: a last evaluation and ``summary.json``. Works with any model that has ``evaluate``,
+    ``save_checkpoint``, ``last_stats`` (``IterationStats`` of its last update),
+    ``teacher_steps`` and ``task``."""
 
     model: GRPO
 

@@ -40,6 +40,7 @@ from hapo_rl.stats import (
 
 THRESHOLDS = (0.5, 0.9)
 SUCCESS, RETURN = "eval_success_rate", "eval_return_mean"
+GREEDY = "eval_greedy_success_rate"  # runs before greedy evaluation was recorded lack it
 REPS = 10_000
 
 
@@ -487,8 +488,13 @@ def _sidecar(results: Results, path: Path, command: str, extra: dict | None = No
 def all_tables(results: Results, reps: int) -> list[Table]:
     """Every table of the report."""
     return [
-        final_table(results, "eval_success_rate", "success rate", reps),
-        final_table(results, "eval_return_mean", "return", reps),
+        final_table(results, "eval_success_rate", "success rate, sampled actions", reps),
+        *(
+            [final_table(results, GREEDY, "success rate, greedy actions", reps)]
+            if GREEDY in results.curves and results.curves[GREEDY].notna().all()
+            else []
+        ),
+        final_table(results, "eval_return_mean", "return, sampled actions", reps),
         *[efficiency_table(results, t, reps) for t in THRESHOLDS],
         improvement_table(results, reps),
         mechanism_table(results, reps),

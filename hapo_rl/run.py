@@ -31,7 +31,7 @@ from hapo_rl.recording import RunRecorder
 from hapo_rl.runtime import tune_process
 from hapo_rl.tasks import TaskError, resolve_env_id
 
-DEFAULT_TOTAL_STEPS = 2_000_000
+DEFAULT_TOTAL_STEPS = 500_000
 
 
 def setting_fields() -> dict[str, dataclasses.Field]:
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--eval-every",
         type=int,
-        default=100_000,
+        default=25_000,
         help="env steps between evaluations on held-out start states (default: %(default)s)",
     )
     parser.add_argument(

@@ -18,6 +18,7 @@ TEACHER = "tests.tiny:RightTeacher"
 GROUPS = ["--group-size", "4", "--groups-per-iter", "4", "--n-train-seeds", "16"]
 SETTINGS = {
     "hapo": GROUPS,
+    "hapo-paper": GROUPS,
     "grpo": GROUPS,
     "always-inject": GROUPS,
     "mixed": GROUPS,

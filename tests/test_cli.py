@@ -28,8 +28,12 @@ def test_short_run_writes_the_run_folder(tmp_path, capsys):
         "train_success_rate",
         "eval_success_rate",
         "eval_return_mean",
+        "eval_greedy_success_rate",
+        "eval_greedy_return_mean",
+        "eval_greedy_length_mean",
         "injection_rate",
         "teacher_step_share",
+        "replayed_episodes",
     } <= set(curves.columns)
     assert len(curves) >= 3 and curves["step"].is_monotonic_increasing
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -40,6 +44,7 @@ def test_short_run_writes_the_run_folder(tmp_path, capsys):
         "total_steps",
         "eval_success_rate",
         "eval_return_mean",
+        "eval_greedy_success_rate",
         "injection_rate_final",
         "teacher_steps",
         "wall_time_s",

@@ -59,7 +59,7 @@ def test_failing_teacher_is_never_injected_and_reported():
 
 
 def test_shaping_loss_on_teacher_steps():
-    model = HAPO(ENV, teacher=RightTeacher(), seed=0, shaping_gamma=0.1, **SMALL)
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, teacher_loss="shaping", **SMALL)
     logp = th.log(th.tensor([0.5, 0.5]))
     adv = th.tensor([2.0, 2.0])
     loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]))
@@ -137,7 +137,7 @@ class CountingTeacher(RightTeacher):
 
 def test_deterministic_teacher_plans_once_per_start_state_and_is_charged_each_time():
     teacher = CountingTeacher()
-    model = HAPO(ENV, teacher=teacher, seed=0, gate="always", **SMALL)
+    model = HAPO(ENV, teacher=teacher, seed=0, gate="always", teacher_reuse=False, **SMALL)
     _, first = model._augment_groups([failed_group(3)])
     calls = teacher.calls
     groups, second = model._augment_groups([failed_group(3)])

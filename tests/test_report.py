@@ -162,6 +162,7 @@ def make_results(folder, unfinished=()):
                         "zero_adv_group_frac": np.nan if k == 0 else float(method == "grpo"),
                         "gated_states": 10 - k if method == "hapo" else np.nan,
                         "eval_success_rate": final * k / 3, "eval_return_mean": final * k / 4,
+                        "eval_greedy_success_rate": final * k / 6,
                         "wall_time_s": 50.0 * k,
                     })  # fmt: skip
                     if method == "hapo" and k:
@@ -196,6 +197,7 @@ EXPECTED = [
         f"{t}.{s}"
         for t in (
             "final_success",
+            "final_greedy_success",
             "final_return",
             "steps_to_50",
             "steps_to_90",
@@ -230,6 +232,8 @@ def test_the_report_writes_every_table_and_figure_with_sidecars(tmp_path, capsys
     table = (out / "final_success.md").read_text()
     # hapo on DoorKey: finals 0.9, 0.8, 0.7 -> IQM of three values cuts none: 0.80
     assert "| hapo | 0.80 [" in table and "| grpo | 0.50 [" in table
+    greedy = (out / "final_greedy_success.md").read_text()
+    assert "greedy actions" in greedy and "| hapo | 0.40 [" in greedy
     # hapo beats grpo on every seed pairing that matters: P = (9 + ...)/9 per task
     improvement = (out / "improvement.md").read_text()
     expected = improvement_probability(

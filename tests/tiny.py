@@ -103,3 +103,22 @@ class TextCorridor(Corridor):
 
 
 gym.register("TextCorridor-v0", entry_point=TextCorridor)
+
+
+class ResetCorridor(Corridor):
+    """A corridor of 14 cells where a step left sends the agent back to the start, with 140
+    steps to reach the end: a random policy succeeds about once in 200 episodes, and failing
+    episodes are ten times the teacher's length."""
+
+    def __init__(self, length: int = 14, max_steps: int = 140) -> None:
+        super().__init__(length, max_steps)
+
+    def step(self, action: int):
+        if action != 1:
+            self.pos = 0
+            self.t += 1
+            return self._obs(), 0.0, False, self.t >= self.max_steps, {}
+        return super().step(action)
+
+
+gym.register("ResetCorridor-v0", entry_point=ResetCorridor)

@@ -52,6 +52,30 @@ class IterationStats:
     extra: dict[str, float] = field(default_factory=dict)  # method-specific, TensorBoard only
 
 
+def step_weights(
+    lengths: list[int],
+    failed: list[bool],
+    loss_agg: str,
+    fail_step_frac: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which steps of the episodes (of ``lengths``) enter the update, and their loss weights.
+
+    Each step weighs 1 (``loss_agg="step"``) or 1/length of its episode (``"episode"``). With
+    ``fail_step_frac`` q < 1 a step of a ``failed`` episode is kept with probability q and
+    weighted 1/q, so every weight's expectation is unchanged; ``rng`` is used only then.
+    Returns the mask over all steps and the weights of the kept ones."""
+    w = np.concatenate(
+        [np.full(n, 1.0 if loss_agg == "step" else 1.0 / n, np.float32) for n in lengths]
+    )
+    if fail_step_frac >= 1.0:
+        return np.ones(len(w), bool), w
+    fail = np.repeat(np.asarray(failed, bool), lengths)
+    keep = ~fail | (rng.random(len(w)) < fail_step_frac)
+    w = np.where(fail, w / fail_step_frac, w).astype(np.float32)
+    return keep, w[keep]
+
+
 class GRPO(BaseAlgorithm):
     """Group-relative policy optimisation on reset-seed start states.
 
@@ -212,24 +236,17 @@ class GRPO(BaseAlgorithm):
         )
 
     def _update(self, batch_eps: list[tuple[Episode, float]]) -> float:
-        """``n_epochs`` passes of minibatch steps over the episodes; returns the last loss.
-
-        With ``fail_step_frac`` q < 1, each step of a failed on-policy episode is kept with
-        probability q and weighted 1/q, so the expected loss is unchanged and the update is
-        cheaper where long failures dominate."""
+        """``n_epochs`` passes of minibatch steps over the episodes' steps (``step_weights``
+        picks and weighs them); returns the last loss."""
         cfg = self.config
         self.policy.set_training_mode(True)
-        by_step = cfg.loss_agg == "step"
-        w = np.concatenate(
-            [np.full(e.length, 1.0 if by_step else 1.0 / e.length, np.float32) for e, _ in batch_eps]
+        keep, w = step_weights(
+            [e.length for e, _ in batch_eps],
+            [not (e.success or e.from_teacher) for e, _ in batch_eps],
+            cfg.loss_agg,
+            cfg.fail_step_frac,
+            self.rng,
         )
-        keep = np.ones(len(w), bool)
-        if cfg.fail_step_frac < 1.0:
-            failed = np.concatenate(
-                [np.full(e.length, not (e.success or e.from_teacher)) for e, _ in batch_eps]
-            )
-            keep = ~failed | (self.rng.random(len(w)) < cfg.fail_step_frac)
-            w = np.where(failed, w / cfg.fail_step_frac, w)
         obs = th.as_tensor(np.concatenate([e.obs for e, _ in batch_eps])[keep])
         actions = th.as_tensor(np.concatenate([e.actions for e, _ in batch_eps])[keep])
         old_logp = th.as_tensor(np.concatenate([e.log_probs for e, _ in batch_eps])[keep])
@@ -239,7 +256,7 @@ class GRPO(BaseAlgorithm):
         teacher = th.as_tensor(
             np.concatenate([np.full(e.length, e.from_teacher) for e, _ in batch_eps])[keep]
         )
-        weights = th.as_tensor(w[keep])
+        weights = th.as_tensor(w)
         n = len(adv)
         loss_value = 0.0
         for _ in range(cfg.n_epochs):

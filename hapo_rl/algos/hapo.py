@@ -7,6 +7,14 @@ steps are off-policy and use the policy-shaping loss ``-pi/(pi+gamma) * A`` (or 
 ``-A log pi``) instead of the clipped ratio. With ``mix_every_group`` (the mixed-policy
 baseline) every group instead gets one teacher episode added, failed or not, with no gate.
 With ``warm_start_demos`` the first iteration clones that many teacher episodes (bc-grpo).
+
+What this project adds for sample efficiency, each a setting that is off in ``hapo-paper``:
+``horizon_cut`` ends the on-policy episodes of a start state whose gate is open after a
+multiple of its teacher episode's length; ``teacher_reuse`` keeps each start state's first
+successful teacher episode and injects it again without running the teacher; and
+``teacher_replay`` adds kept episodes of other open start states to each update. All three
+depend on the gate being open, so they fade with it, and once no group fails and every gate is
+shut the update is GRPO's.
 """
 
 from __future__ import annotations
@@ -95,6 +103,9 @@ class HAPO(Guided):
         if getattr(self, "kept_actions", None) is None:  # a loaded model keeps its own
             self.kept_actions: dict[int, np.ndarray] = {}
             self.kept_advantage: dict[int, float] = {}
+            # replay draws have a generator of their own, so that an iteration that replays
+            # nothing leaves the update exactly GRPO's
+            self.replay_rng = np.random.default_rng([self.seed or 0, 1])
         self._kept: dict[int, Episode] = {}  # rebuilt from kept_actions after a load
 
     def _excluded_save_params(self) -> list[str]:
@@ -182,9 +193,11 @@ class HAPO(Guided):
     def _replays(
         self, groups: list[list[Episode]], advantages: list[np.ndarray]
     ) -> list[tuple[Episode, float]]:
-        """Note each injected teacher episode's advantage; then, with ``teacher_replay`` R, up
-        to R kept episodes of start states not in ``groups`` whose gate fires now, in random
-        order, each with the advantage it last had in a group."""
+        """Note each injected teacher episode's advantage; then, with ``teacher_replay`` R,
+        draw up to R kept episodes of start states not in ``groups`` at random, and replay each
+        whose gate fires now, with the advantage it last had in a group: the expected number
+        replayed is R times the mean gate-firing probability of the states drawn, so replay
+        fades as the gates shut."""
         for group, adv in zip(groups, advantages):
             for episode, a in zip(group, adv):
                 if episode.from_teacher:
@@ -194,14 +207,17 @@ class HAPO(Guided):
             return []
         drawn = {g[0].seed for g in groups}
         candidates = [k for k in self.kept_advantage if k not in drawn and k in self.kept_actions]
-        chosen: list[tuple[Episode, float]] = []
-        for i in self.rng.permutation(len(candidates)):
-            if len(chosen) == limit:
-                break
-            key = candidates[i]
-            if self.config.mix_every_group or self.gate.should_inject(key, self.rng):
-                chosen.append((self._kept_episode(key)[0], self.kept_advantage[key]))
-        return chosen
+        if not candidates:
+            return []
+        offered = self.replay_rng.choice(
+            candidates, size=min(limit, len(candidates)), replace=False
+        )
+        fires = [
+            int(k)
+            for k in offered
+            if self.config.mix_every_group or self.gate.should_inject(int(k), self.replay_rng)
+        ]
+        return [(self._kept_episode(k)[0], self.kept_advantage[k]) for k in fires]
 
     def _step_loss(
         self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
