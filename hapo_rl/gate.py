@@ -127,6 +127,22 @@ class BetaGate:
             return float(a / (a + b) < self.threshold)
         return float(betainc(a, b, self.threshold))  # P(p < threshold), p ~ Beta(a, b)
 
+    def open_probability(self, key: Hashable) -> float:
+        """The posterior probability that the policy's success on ``key`` is below the
+        threshold, whatever the mode decides for injection (0 for ``"never"``): what HAPO's
+        horizon cut and replay follow, so that they fade with the posterior in every method."""
+        if self.mode == "never":
+            return 0.0
+        a, b = self.posterior(key)
+        return float(betainc(a, b, self.threshold))
+
+    def draw_open(self, key: Hashable, rng: np.random.Generator) -> bool:
+        """A Thompson draw from ``key``'s posterior below the threshold (never for
+        ``"never"``): true with probability ``open_probability(key)``."""
+        if self.mode == "never":
+            return False
+        return bool(rng.beta(*self.posterior(key)) < self.threshold)
+
     def snapshot(self) -> dict[str, np.ndarray]:
         """Every key seen so far with its posterior and injection probability."""
         keys = list(self.alpha)

@@ -106,17 +106,20 @@ class HAPO(Guided):
             # replay draws have a generator of their own, so that an iteration that replays
             # nothing leaves the update exactly GRPO's
             self.replay_rng = np.random.default_rng([self.seed or 0, 1])
+        # a checkpoint stores a dict of floats as JSON, whose keys come back as strings
+        self.kept_advantage = {int(k): a for k, a in self.kept_advantage.items()}
         self._kept: dict[int, Episode] = {}  # rebuilt from kept_actions after a load
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_kept"]
 
     def _gate_open(self, key: int) -> bool:
-        """Whether an all-failure group of ``key`` would get a teacher episode with probability
-        at least 0.5 (a start state without a teacher is never open)."""
-        return covered(key, self.config.teacher_coverage) and (
-            self.config.mix_every_group or self.gate.injection_probability(key) >= 0.5
-        )
+        """Whether ``key``'s posterior puts the policy's success below the gate threshold with
+        probability at least 0.5 (for HAPO's Thompson gate: an all-failure group would get a
+        teacher episode with probability at least 0.5); a start state without a teacher, or a
+        gate that never injects, is never open."""
+        open_probability = self.gate.open_probability(key)
+        return covered(key, self.config.teacher_coverage) and open_probability >= 0.5
 
     def _kept_episode(self, key: int) -> tuple[Episode | None, int]:
         """The kept successful teacher episode of ``key`` and the env steps spent on it now:
@@ -195,9 +198,9 @@ class HAPO(Guided):
     ) -> list[tuple[Episode, float]]:
         """Note each injected teacher episode's advantage; then, with ``teacher_replay`` R,
         draw up to R kept episodes of start states not in ``groups`` at random, and replay each
-        whose gate fires now, with the advantage it last had in a group: the expected number
-        replayed is R times the mean gate-firing probability of the states drawn, so replay
-        fades as the gates shut."""
+        whose gate is open by a Thompson draw now, with the advantage it last had in a group:
+        the expected number replayed is R times the mean open probability of the states drawn,
+        so replay fades as the gates shut."""
         for group, adv in zip(groups, advantages):
             for episode, a in zip(group, adv):
                 if episode.from_teacher:
@@ -212,11 +215,7 @@ class HAPO(Guided):
         offered = self.replay_rng.choice(
             candidates, size=min(limit, len(candidates)), replace=False
         )
-        fires = [
-            int(k)
-            for k in offered
-            if self.config.mix_every_group or self.gate.should_inject(int(k), self.replay_rng)
-        ]
+        fires = [int(k) for k in offered if self.gate.draw_open(int(k), self.replay_rng)]
         return [(self._kept_episode(k)[0], self.kept_advantage[k]) for k in fires]
 
     def _step_loss(
