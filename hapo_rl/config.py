@@ -114,13 +114,19 @@ class HAPOConfig(GroupConfig, TeacherConfig):
     gate: str = _opt(
         "thompson",
         "injection decision for an all-failure group: thompson sample, posterior mean, fixed "
-        "probability, always (no gate) or never (GRPO)",
-        ("thompson", "mean", "fixed", "always", "never"),
+        "probability, always (no gate) or never (GRPO); group-mean: the paper's v1 rule as a "
+        "reviewer reads it, any group whose (1 + successes) / (group_size + 2) is below tau "
+        "(with tau 0.8 and groups of 8: up to 6 successes)",
+        ("thompson", "mean", "fixed", "always", "never", "group-mean"),
     )
     tau: float = _opt(
         0.5, "gate threshold: inject iff the success-probability draw is below it", None, "unit"
     )
-    adaptive_tau: bool = _opt(False, "anneal the threshold as tau * (1 - global success rate)")
+    adaptive_tau: bool = _opt(
+        False,
+        "anneal the threshold as tau * (1 - global success rate); with the group-mean gate, "
+        "this project's stand-in for the paper's v2 annealing",
+    )
     forgetting: float = _opt(
         0.9, "posterior forgetting lambda in (0, 1] applied at each update", None, "fraction"
     )
@@ -143,7 +149,9 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         ("uniform", "empirical"),
     )
     fixed_prob: float = _opt(0.5, "injection probability of the fixed gate", None, "unit")
-    n_inject: int = _opt(1, "failed episodes replaced by teacher episodes on injection")
+    n_inject: int = _opt(
+        1, "episodes replaced by teacher episodes on injection (the lowest returns first)"
+    )
     mix_every_group: bool = _opt(
         False,
         "add one teacher episode to every group, failed or not, with no gate (the mixed-policy "
@@ -168,7 +176,7 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         "cost, instead of running the teacher (charged) at every injection",
     )
     teacher_replay: int = _opt(
-        32,
+        128,
         "kept teacher episodes offered for replay per iteration at no env cost: that many start "
         "states with a kept episode, not drawn this iteration, are picked at random and each "
         "is replayed iff its gate fires now (so replay fades as the gates shut), with the "

@@ -37,6 +37,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -52,6 +53,7 @@ from hapo_rl.envs.mujoco import is_goal_conditioned
 from hapo_rl.io import atomic_write, write_csv, write_json
 from hapo_rl.methods import METHODS
 from hapo_rl.tasks import Task, TaskError, resolve_env_id
+from hapo_rl.teachers import load_teacher
 from hapo_rl.teachers.evaluate import held_out
 
 RUN_OPTIONS: dict[str, type] = {"teacher": str, "env_workers": int}
@@ -98,7 +100,11 @@ class RunSpec:
         path = self.run_dir(out) / "config.json"
         if not path.is_file():
             return None
-        saved = json.loads(path.read_text())
+        try:
+            saved = json.loads(path.read_text())
+            saved = {**saved, **saved.get("settings", {})}
+        except (UnicodeDecodeError, ValueError, TypeError, AttributeError):
+            return "its config.json is damaged"
         want = {
             "algo": self.algo,
             "env_id": self.env_id,
@@ -109,8 +115,7 @@ class RunSpec:
             "teacher": dict(self.settings).get("teacher"),
             **self.resolved_settings(),
         }
-        have = {**saved, **saved.get("settings", {})}
-        diff = [f"{k} {have.get(k)!r} != {v!r}" for k, v in want.items() if have.get(k) != v]
+        diff = [f"{k} {saved.get(k)!r} != {v!r}" for k, v in want.items() if saved.get(k) != v]
         return ", ".join(diff) or None
 
     def status(self, out: Path) -> str:
@@ -159,7 +164,8 @@ def _expect(path: Path, key: str, value: Any, kind: type) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not ok:
-        raise ExperimentError(f"{path}: {key}: expected {kind.__name__}, got {value!r}")
+        name = "a table" if kind is dict else kind.__name__
+        raise ExperimentError(f"{path}: {key}: expected {name}, got {value!r}")
     return value
 
 
@@ -180,6 +186,8 @@ def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, 
             continue
         if key in RUN_OPTIONS:
             settings[key] = _expect(path, where, value, RUN_OPTIONS[key])
+            if key == "env_workers" and value < 0:
+                raise ExperimentError(f"{path}: {where}: expected 0 or more, got {value}")
         elif key in fields:
             kind = {"int": int, "float": float, "str": str, "bool": bool}[str(fields[key].type)]
             settings[key] = _expect(path, where, value, kind)
@@ -202,6 +210,20 @@ def _method_settings(path: Path, name: str, table: Any) -> tuple[str, dict[str, 
     return algo, settings
 
 
+def _check_teacher(
+    path: Path, name: str, algo: str, settings: dict[str, Any], tasks: list[str]
+) -> None:
+    """Load the method's teacher for every task, as each run will: a teacher spec that does
+    not import, or a task with no built-in teacher, fails the file before anything runs."""
+    if not METHODS[algo].uses_teacher:
+        return
+    for task in tasks:
+        try:
+            load_teacher(task, settings.get("teacher"))
+        except TaskError as exc:
+            raise ExperimentError(f"{path}: methods.{name}: {exc}") from None
+
+
 @dataclasses.dataclass
 class Experiment:
     """A checked experiment file: its grid and what the report needs to know about it."""
@@ -219,9 +241,11 @@ class Experiment:
 def load_experiment(path: Path, profile: str | None = None) -> Experiment:
     """Parse and check the whole file; returns its name and the grid of runs."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ExperimentError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: not valid TOML: {exc}") from None
     unknown = set(data) - {"experiment", "methods", "profiles"}
@@ -229,6 +253,8 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
         raise ExperimentError(
             f"{path}: {sorted(unknown)[0]}: unknown key; expected experiment, methods, profiles"
         )
+    for key in ("experiment", "methods", "profiles"):
+        _expect(path, key, data.get(key, {}), dict)
     exp = dict(data.get("experiment", {}))
     profiles = data.get("profiles", {})
     if profile is not None:
@@ -237,7 +263,7 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
                 f"{path}: profiles.{profile}: no such profile "
                 f"(have: {', '.join(profiles) or 'none'})"
             )
-        exp.update(profiles[profile])
+        exp.update(_expect(path, f"profiles.{profile}", profiles[profile], dict))
     for key in exp:
         if key not in EXPERIMENT_KEYS:
             raise ExperimentError(
@@ -253,6 +279,13 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
         tasks = [resolve_env_id(_expect(path, "experiment.tasks[]", t, str)) for t in exp["tasks"]]
     except TaskError as exc:
         raise ExperimentError(f"{path}: experiment.tasks: {exc}") from None
+    for key, values in (("seeds", seeds), ("tasks", tasks)):
+        twice = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if twice:
+            raise ExperimentError(
+                f"{path}: experiment.{key}: {twice[0]} appears more than once (runs would share "
+                "a folder)"
+            )
     total = exp["total_steps"]
     every = exp.get("eval_every", max(1, total // 10))
     episodes = exp.get("eval_episodes", 100)
@@ -262,12 +295,13 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
                 f"{path}: experiment.{key}: expected a positive integer, got {value}"
             )
     methods = {name: _method_settings(path, name, t) for name, t in data.get("methods", {}).items()}
-    for name, (algo, _) in methods.items():
+    for name, (algo, settings) in methods.items():
         for task in tasks if algo == "her" else ():
             if not is_goal_conditioned(task):
                 raise ExperimentError(
                     f"{path}: methods.{name}: her needs goal-conditioned tasks; {task} is not"
                 )
+        _check_teacher(path, name, algo, settings, tasks)
     specs = [
         RunSpec(
             m,
@@ -307,37 +341,90 @@ def load_experiment(path: Path, profile: str | None = None) -> Experiment:
 
 def _die_with_parent() -> None:
     """In a run's process: ask Linux to kill it when the runner that started it dies, so a
-    killed sweep leaves no run behind it writing to its folder."""
+    killed sweep leaves no run behind it writing to its folder; and let SIGINT interrupt it
+    (``Runs.stop``) even where the runner was started with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class Runs:
+    """The run processes this runner has started; ``stop`` ends them all (on Ctrl-C) and
+    keeps any more from starting."""
+
+    def __init__(self) -> None:
+        self.running: set[subprocess.Popen] = set()
+        self.stopped = False
+        self.lock = threading.Lock()
+
+    def execute(self, command: list[str], cwd: str) -> tuple[int, str]:
+        """Run one ``hapo_rl.run`` command (in ``cwd`` where that folder exists on this node);
+        returns its exit status and last stderr line."""
+        with self.lock:
+            if self.stopped:
+                return INTERRUPTED, "not started: the sweep was interrupted"
+            proc = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=cwd if os.path.isdir(cwd) else None,
+                preexec_fn=_die_with_parent,
+            )
+            self.running.add(proc)
+        try:
+            _, stderr = proc.communicate()
+        finally:
+            with self.lock:
+                self.running.discard(proc)
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        return proc.returncode, lines[-1] if lines else ""
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Interrupt every running run (each keeps its last checkpoint), killing any still
+        alive after ``grace_s``."""
+        with self.lock:
+            self.stopped = True
+            procs = list(self.running)
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+#: Exit status of an interrupted run (and of this runner when interrupted): 128 + SIGINT.
+INTERRUPTED = 130
+
+
 def _execute(command: list[str], cwd: str) -> tuple[int, str]:
-    """Run one ``hapo_rl.run`` command (in ``cwd`` where that folder exists on this node);
-    returns its exit status and last stderr line."""
-    proc = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        cwd=cwd if os.path.isdir(cwd) else None,
-        preexec_fn=_die_with_parent,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    return proc.returncode, lines[-1] if lines else ""
+    """``Runs.execute`` in a process of its own (a Ray task)."""
+    return Runs().execute(command, cwd)
 
 
 def _local(
     commands: list[list[str]], workers: int, done: Callable[[int, tuple[int, str]], None]
 ) -> None:
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures: dict[Future, int] = {
-            pool.submit(_execute, c, os.getcwd()): i for i, c in enumerate(commands)
-        }
-        pending = set(futures)
+    runs = Runs()
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures: dict[Future, int] = {
+        pool.submit(runs.execute, c, os.getcwd()): i for i, c in enumerate(commands)
+    }
+    pending = set(futures)
+    try:
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 done(futures[f], f.result())
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        runs.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _ray(
@@ -353,11 +440,17 @@ def _ray(
     remote = ray.remote(num_cpus=1)(_execute)
     refs = {remote.remote(c, os.getcwd()): i for i, c in enumerate(commands)}
     pending = list(refs)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            done(refs[ref], ray.get(ref))
-    ray.shutdown()
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                done(refs[ref], ray.get(ref))
+    except KeyboardInterrupt:
+        for ref in pending:  # a killed task's run dies with it (PR_SET_PDEATHSIG)
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
 
 
 def _tagged(frame: pd.DataFrame, name: str, spec: RunSpec, out: Path) -> pd.DataFrame:
@@ -525,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def done(i: int, result: tuple[int, str]) -> None:
         code, last_line = result
+        if code in (INTERRUPTED, -signal.SIGINT):
+            return  # stopped with the sweep: resumes from its checkpoint on the next start
         if code != 0:
             errors[todo[i]] = last_line or f"exit status {code}"
             tqdm.write(f"failed: {todo[i].run_dir(out)}: {errors[todo[i]]}", file=sys.stderr)
@@ -545,6 +640,16 @@ def main(argv: list[str] | None = None) -> int:
     except ExperimentError as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        bar.close()
+        runs = tables(name, specs, out, errors)
+        finished = int((runs["status"] == "finished").sum())
+        print(
+            f"hapo_rl.experiment: interrupted: {finished}/{len(specs)} runs finished, the "
+            "unfinished ones kept at their last checkpoints; rerun the same command to go on",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     finally:
         bar.close()
     runs = tables(name, specs, out, errors)

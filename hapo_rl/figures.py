@@ -22,6 +22,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from rliable import library, plot_utils  # noqa: E402
 
+from hapo_rl.gate import group_mean_rate  # noqa: E402
+from hapo_rl.methods import METHODS, group_mean_gated  # noqa: E402
 from hapo_rl.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
 
 if TYPE_CHECKING:
@@ -257,6 +259,46 @@ def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -
         return _save(fig, folder, "aggregate_intervals")
 
 
+#: Training success bins of ``injection_vs_success``.
+SUCCESS_BINS = np.linspace(0.0, 1.0, 21)
+
+
+def injection_vs_success(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
+    """For experiments with the paper's v1 gate: the injection rate (share of groups given a
+    teacher episode) of each teacher-using method against its training success rate, the mean
+    over runs with a 95% band, under the v1 rule's analytic rate and the share of groups that
+    fail outright, ``(1 - p)^N``."""
+    v1 = group_mean_gated(results.experiment["methods"])
+    if not v1:
+        return []
+    palette = colours(results.experiment["methods"])
+    with _style(style) as s:
+        fig, ax = plt.subplots(figsize=(s["width"], s["width"] * 0.72))
+        centres = (SUCCESS_BINS[:-1] + SUCCESS_BINS[1:]) / 2
+        for m in results.methods:
+            if not METHODS[results.experiment["methods"][m]["algo"]].uses_teacher:
+                continue
+            points, lows, highs, xs = [], [], [], []
+            for x, lo, hi in zip(centres, SUCCESS_BINS[:-1], SUCCESS_BINS[1:]):
+                top = hi + 1e-9 if hi >= 1.0 else hi  # the last bin holds success 1
+                per_task = results.injection_at(m, lo, top)
+                if per_task:
+                    e = mean_estimate(per_task, reps)
+                    xs.append(x), points.append(e.value), lows.append(e.low), highs.append(e.high)
+            colour, dash = palette[m]
+            ax.plot(xs, points, color=colour, ls=dash, marker="o", ms=2, label=m)
+            ax.fill_between(xs, lows, highs, color=colour, alpha=0.2, lw=0)
+        p = np.linspace(0.0, 1.0, 201)
+        for n, tau in sorted({(c.group_size, c.tau) for c in v1.values()}):
+            ax.plot(p, group_mean_rate(p, n, tau), color="black", lw=0.8,
+                    label=f"v1 rule, analytic: P((1+S)/{n + 2} < {tau})")  # fmt: skip
+            ax.plot(p, (1 - p) ** n, color="grey", lw=0.8, ls=":",
+                    label=f"all {n} episodes fail: (1 - p)^{n}")  # fmt: skip
+        ax.set(xlabel="training success rate", ylabel="injection rate", ylim=(-0.02, 1.02))
+        ax.legend(frameon=False, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+        return _save(fig, folder, "injection_vs_success")
+
+
 def draw_all(results: Results, folder: Path, style: str, reps: int = 2_000) -> list[Path]:
     """Every figure into ``folder``; returns the files written."""
     return [
@@ -265,4 +307,5 @@ def draw_all(results: Results, folder: Path, style: str, reps: int = 2_000) -> l
         *gate_posteriors(results, folder, style),
         *performance_profile(results, folder, style, reps),
         *aggregate_intervals(results, folder, style, reps),
+        *injection_vs_success(results, folder, style, reps),
     ]

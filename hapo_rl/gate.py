@@ -1,4 +1,6 @@
-"""The Beta-Binomial Thompson gate that decides when an all-failure group gets a teacher episode."""
+"""The gates that decide when a group gets a teacher episode: the Beta-Binomial Thompson gate
+per start state for all-failure groups (this project's), and the paper's v1 rule on each
+group's own successes."""
 
 from __future__ import annotations
 
@@ -8,10 +10,19 @@ from typing import Literal
 
 import numpy as np
 from scipy.special import betainc
+from scipy.stats import binom
 
-GateMode = Literal["thompson", "mean", "fixed", "always", "never"]
+GateMode = Literal["thompson", "mean", "fixed", "always", "never", "group-mean"]
 Prior = Literal["uniform", "empirical"]
 _GLOBAL = "__global__"
+
+
+def group_mean_rate(p: np.ndarray | float, n: int, tau: float) -> np.ndarray:
+    """The share of groups the v1 rule gives a teacher episode, for a policy that succeeds with
+    probability ``p``: ``P((1 + S) / (n + 2) < tau)`` with ``S ~ Binomial(n, p)`` (``n = 8``,
+    ``tau = 0.8``: ``P(S <= 6)``, 0.187 at ``p = 0.9``)."""
+    fire = [s for s in range(n + 1) if (1 + s) / (n + 2) < tau]
+    return binom.cdf(max(fire), n, p) if fire else np.zeros_like(np.asarray(p, float))
 
 
 @dataclass
@@ -21,8 +32,12 @@ class BetaGate:
     ``mode`` picks the decision for an all-failure group: ``"thompson"`` draws ``p`` from the
     posterior and injects iff ``p < tau``; ``"mean"`` compares the posterior mean instead;
     ``"fixed"`` injects with probability ``fixed_prob``; ``"always"`` and ``"never"`` ignore the
-    posterior (always-inject and GRPO). With ``adaptive_tau`` the threshold is
-    ``tau * (1 - global success rate)``, which anneals as the policy improves. ``per_key=False``
+    posterior (always-inject and GRPO). ``"group-mean"`` is the paper's v1 rule as a reviewer
+    reads it (``group_mean_fires``): any group, failed or not, whose own posterior mean
+    ``(1 + S) / (N + 2)`` is below ``tau`` gets a teacher episode. With ``adaptive_tau`` the
+    threshold is ``tau * (1 - global success rate)``, which anneals as the policy improves (for
+    ``"group-mean"``: this project's stand-in for the paper's v2 annealing, whose schedule is not
+    known here). ``per_key=False``
     keeps one posterior for all start states (the global-key ablation).
 
     ``forget_by`` says when ``forgetting`` lambda applies: ``"visit"`` discounts a key's
@@ -116,8 +131,16 @@ class BetaGate:
             return self.tau * (1.0 - self.global_success_rate)
         return self.tau
 
+    def group_mean_fires(self, successes: int, n: int) -> bool:
+        """The v1 rule: a group of ``n`` episodes with ``successes`` gets a teacher episode iff
+        ``(1 + successes) / (n + 2) < threshold`` (with ``n = 8``, ``tau = 0.8``: up to 6
+        successes)."""
+        return (1 + successes) / (n + 2) < self.threshold
+
     def injection_probability(self, key: Hashable) -> float:
-        """Probability that an all-failure group of ``key`` gets a teacher episode now."""
+        """Probability that an all-failure group of ``key`` gets a teacher episode now (for
+        ``"group-mean"``, which looks at no posterior: the posterior probability that the
+        success rate is below the threshold)."""
         if self.mode in ("always", "never"):
             return float(self.mode == "always")
         if self.mode == "fixed":
@@ -162,6 +185,8 @@ class BetaGate:
             return True
         if self.mode == "fixed":
             return bool(rng.random() < self.fixed_prob)
+        if self.mode == "group-mean":
+            raise ValueError("the group-mean gate decides on a group's size: group_mean_fires")
         a, b = self.posterior(key)
         p = rng.beta(a, b) if self.mode == "thompson" else a / (a + b)
         return bool(p < self.threshold)

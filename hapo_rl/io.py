@@ -4,6 +4,7 @@ git commit that results are recorded with."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -31,8 +32,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+def finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+    """Strict JSON (non-finite numbers as null), written atomically."""
+    text = json.dumps(finite(data), indent=2, default=str, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:

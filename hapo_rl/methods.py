@@ -54,6 +54,10 @@ class Method:
                 raise ValueError(f"{name} means {spell(key)} {self.fixed[key]!r}; got {value!r}")
         return {**self.defaults, **given, **self.fixed}
 
+    def resolved(self, name: str, given: dict[str, Any]) -> Config:
+        """The config of a run of this method with the ``given`` settings."""
+        return self.config_class(**self.settings(name, given))
+
 
 #: The settings that make ``hapo`` the paper's configuration: none of this project's
 #: sample-efficiency mechanisms, the teacher loss of LUFFY (arXiv 2504.14945).
@@ -101,3 +105,18 @@ METHODS: dict[str, Method] = {
         HERBaseline, "stable-baselines3 SAC with hindsight experience replay (goal tasks only)"
     ),
 }
+
+
+def configs(methods: dict[str, dict[str, Any]]) -> dict[str, Config]:
+    """The config of each named method (``algo`` and settings, as experiment files give them;
+    a run option such as ``teacher`` is left out)."""
+    out = {}
+    for name, table in methods.items():
+        given = {k: v for k, v in table.items() if k not in ("algo", "teacher", "env_workers")}
+        out[name] = METHODS[table["algo"]].resolved(table["algo"], given)
+    return out
+
+
+def group_mean_gated(methods: dict[str, dict[str, Any]]) -> dict[str, Config]:
+    """The named methods that use the paper's v1 gate, with their configs."""
+    return {m: c for m, c in configs(methods).items() if getattr(c, "gate", "") == "group-mean"}

@@ -27,13 +27,17 @@ import pandas as pd
 import hapo_rl
 from hapo_rl import figures
 from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.gate import group_mean_rate
 from hapo_rl.io import write_json
-from hapo_rl.methods import METHODS
+from hapo_rl.methods import METHODS, group_mean_gated
 from hapo_rl.stats import (
+    SUCCESS_BANDS,
     Estimate,
     difference_estimate,
     improvement_estimate,
+    injection_at_success,
     iqm_estimate,
+    mean_estimate,
     on_grid,
     steps_to,
 )
@@ -95,6 +99,12 @@ class Results:
         ]  # fmt: skip
         return [v[~np.isnan(v)] for v in values]
 
+    def injection_at(self, method: str, low: float, high: float) -> list[np.ndarray]:
+        """Per task with such runs, each run's mean injection rate over its evaluation
+        intervals with training success in ``[low, high)`` (``injection_at_success``)."""
+        runs = self.per_run(method, lambda c: injection_at_success(c, low, high))
+        return [v for v in runs if len(v)]
+
     def steps_to(self, method: str, threshold: float) -> list[np.ndarray]:
         """Per task, each finished run's env steps to reach ``threshold`` success (inf: never),
         at the steps the evaluations were made."""
@@ -115,6 +125,34 @@ class Results:
         return f"{sum(int((s <= self.budget).sum()) for s in steps)}/{sum(map(len, steps))}"
 
 
+#: The columns of ``runs.csv`` and ``curves.parquet`` a report reads.
+RUN_COLUMNS = ("method", "env_id", "seed", "status", "error", "eval_every", "total_steps")
+CURVE_COLUMNS = ("method", "env_id", "seed", "step", "teacher_steps", "eval_success_rate")
+
+
+def _read(path: Path, read: Callable[[Path], Any], needs: type | tuple[str, ...]) -> Any:
+    """``read(path)``, checked to be a ``needs`` (a type, or a table with these columns);
+    ``UsageError`` saying how to rebuild it if it is not."""
+    try:
+        data = read(path)
+    except Exception as exc:  # a damaged file: any of pandas', pyarrow's or json's errors
+        why = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+    else:
+        if isinstance(needs, type):
+            why = None if isinstance(data, needs) else f"not a JSON {needs.__name__}"
+        else:
+            lack = [c for c in needs if c not in data.columns]
+            why = f"no {', '.join(lack)} column" if lack else None
+        if why is None:
+            return data
+    raise UsageError(
+        f"{path} is damaged ({why}); rerun the experiment's command, which skips its finished "
+        "runs and rewrites its tables"
+    )
+
+
 def load(folder: Path) -> Results:
     """Read an experiment's results folder; ``UsageError`` if it is not one."""
     needed = ("experiment.json", "runs.csv", "curves.parquet")
@@ -124,9 +162,9 @@ def load(folder: Path) -> Results:
             f"{folder} is not an experiment's results folder (missing {', '.join(missing)}); "
             "make one with python -m hapo_rl.experiment"
         )
-    experiment = json.loads((folder / "experiment.json").read_text())
-    runs = pd.read_csv(folder / "runs.csv")
-    curves = pd.read_parquet(folder / "curves.parquet")
+    experiment = _read(folder / "experiment.json", lambda p: json.loads(p.read_text()), dict)
+    runs = _read(folder / "runs.csv", pd.read_csv, RUN_COLUMNS)
+    curves = _read(folder / "curves.parquet", pd.read_parquet, CURVE_COLUMNS)
     every, budget = int(runs["eval_every"].iloc[0]), int(runs["total_steps"].max())
     finished = runs[runs["status"] == "finished"]
     left_out = [
@@ -485,6 +523,43 @@ def _sidecar(results: Results, path: Path, command: str, extra: dict | None = No
     )
 
 
+def consistency_table(results: Results, reps: int) -> Table:
+    """Per gated method, the injection rate (share of groups given a teacher episode) at
+    training success 0.5, 0.8, 0.9 and 0.95, beside the v1 rule's analytic value, and the final
+    held-out success: does teacher use vanish as the policy succeeds?"""
+    v1 = group_mean_gated(results.experiment["methods"])
+    rows = []
+    for m in results.methods:
+        if not METHODS[results.experiment["methods"][m]["algo"]].uses_teacher:
+            continue
+        cells = []
+        for _, low, high in SUCCESS_BANDS:
+            present = results.injection_at(m, low, high)
+            n = sum(map(len, present))
+            cells.append(f"{fmt_estimate(mean_estimate(present, reps))} ({n})" if n else "-")
+        finals = [fmt_estimate(iqm_estimate(results.final(m, c), reps)) for c in (SUCCESS, GREEDY)]
+        rows.append([m, *cells, *finals, _n_runs(results.final(m, SUCCESS))])
+    for n, tau in sorted({(c.group_size, c.tau) for c in v1.values() if not c.adaptive_tau}):
+        analytic = [f"{float(group_mean_rate(level, n, tau)):.3f}" for level, *_ in SUCCESS_BANDS]
+        rows.append([f"v1 rule, analytic (N = {n}, tau = {tau})", *analytic, "-", "-", "-"])
+    levels = [f"injection at training success {level}" for level, *_ in SUCCESS_BANDS]
+    bands = ", ".join(f"{lo}-{hi}" for _, lo, hi in SUCCESS_BANDS)
+    return Table(
+        "consistency",
+        f"Teacher use against training success, all tasks ({results.name})",
+        ["method", *levels, "final success, sampled", "final success, greedy", "runs"],
+        rows,
+        [
+            *_notes(results),
+            "injection: share of a run's groups given a teacher episode, averaged over its "
+            f"evaluation intervals whose training success fell in {bands}; mean over the runs "
+            "with such intervals (their number in brackets) with a 95% bootstrap interval. The "
+            "analytic row is P((1 + S) / (N + 2) < tau) for S ~ Binomial(N, p), the v1 rule's "
+            "rate for a policy succeeding with p; replayed teacher episodes are not counted.",
+        ],
+    )
+
+
 def all_tables(results: Results, reps: int) -> list[Table]:
     """Every table of the report."""
     return [
@@ -500,6 +575,11 @@ def all_tables(results: Results, reps: int) -> list[Table]:
         mechanism_table(results, reps),
         teacher_table(results, reps),
         ablation_table(results, reps),
+        *(
+            [consistency_table(results, reps)]
+            if group_mean_gated(results.experiment["methods"])
+            else []
+        ),
     ]
 
 

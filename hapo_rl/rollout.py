@@ -119,9 +119,11 @@ def collect_episodes(
 
 
 def success_rate(episodes: list[Episode]) -> float:
-    """Success rate of the episodes the budget did not cut short (NaN if none)."""
-    done = [e.success for e in episodes if not e.cut]
-    return float(np.mean(done)) if done else float("nan")
+    """Success rate of an iteration's episodes; NaN if the budget cut any of them short, since
+    the ones that finished before it ran out would be the quick, successful ones."""
+    if not episodes or any(e.cut for e in episodes):
+        return float("nan")
+    return float(np.mean([e.success for e in episodes]))
 
 
 @contextmanager

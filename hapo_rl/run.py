@@ -14,6 +14,7 @@ import json
 import platform
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -202,10 +203,6 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
     run_dir = (
         args.run_dir or Path("results/runs") / f"{env_id.split(':')[-1]}_{args.algo}_s{args.seed}"
     )
-    if run_dir.exists() and not args.overwrite:
-        raise UsageError(
-            f"run folder {run_dir} exists; pass --overwrite to replace it, or --resume"
-        )
     config = {
         "algo": args.algo,
         "env": args.env,
@@ -226,48 +223,151 @@ def _fresh(args: argparse.Namespace, argv: list[str] | None) -> Plan:
         "torch": th.__version__,
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
     }
+    if run_dir.exists() and not args.overwrite:
+        raise UsageError(_occupied(run_dir, config))
     return Plan(model, run_dir, config, not args.no_progress)
 
 
-def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
-    given = {
-        a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")
-    }
-    extra = given - {"--resume", "--run-dir", "--no-progress", "--env-workers"}
-    if extra:
-        raise UsageError(
-            "--resume takes every setting from the run's config.json; "
-            f"drop {', '.join(sorted(extra))}"
+#: What makes two runs the same run (the rest of ``config.json`` is provenance).
+IDENTITY = ("algo", "env_id", "seed", "total_steps", "eval_every", "eval_episodes", "teacher")
+
+
+def _occupied(run_dir: Path, config: dict[str, Any]) -> str:
+    """Why a fresh run cannot use ``run_dir``, and what to do instead."""
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        diff = [
+            f"{k} {saved.get(k)!r}, not {config[k]!r}"
+            for k in IDENTITY
+            if saved.get(k) != config[k]
+        ] + [
+            f"{k} {saved['settings'].get(k)!r}, not {v!r}"
+            for k, v in config["settings"].items()
+            if saved["settings"].get(k) != v
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"run folder {run_dir} exists; pass --overwrite to replace it"
+    if diff:
+        return (
+            f"run folder {run_dir} holds a different run ({'; '.join(diff[:3])}); pass "
+            "--overwrite to replace it, or another --run-dir"
         )
+    if (run_dir / "summary.json").is_file():
+        return f"run folder {run_dir} already holds this run, finished; --overwrite runs it again"
+    return (
+        f"run folder {run_dir} holds this run, unfinished; continue it with "
+        f"python -m hapo_rl.run --resume --run-dir {run_dir}"
+    )
+
+
+#: Options ``--resume`` takes from the command line rather than from ``config.json``.
+RESUME_OPTIONS = ("resume", "run_dir", "no_progress", "env_workers")
+#: Config keys whose type ``--resume`` checks before it writes anything.
+CONFIG_TYPES: dict[str, type] = {
+    "algo": str,
+    "env_id": str,
+    "seed": int,
+    "total_steps": int,
+    "eval_every": int,
+    "eval_episodes": int,
+    "settings": dict,
+}
+
+
+def _damaged(path: Path, why: str) -> UsageError:
+    return UsageError(f"{path} is damaged ({why}); restore it, or start again with --overwrite")
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any]:
+    """The run's ``config.json``, checked: ``UsageError`` if it is not what a run wrote."""
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(path, f"not JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise _damaged(path, "not a JSON object")
+    for key, kind in CONFIG_TYPES.items():
+        value = config.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _damaged(path, f"{key} should be {kind.__name__}, is {value!r}")
+    for key in ("total_steps", "eval_every", "eval_episodes"):
+        if config[key] < 1:
+            raise _damaged(path, f"{key} should be positive, is {config[key]}")
+    if config["algo"] not in METHODS:
+        raise _damaged(path, f"unknown algo {config['algo']!r}")
+    return config
+
+
+def _saved_curves(run_dir: Path, step: int) -> list[dict[str, Any]]:
+    """The rows of ``curves.csv`` up to ``step`` (the checkpoint's), checked."""
+    path = run_dir / "curves.csv"
+    if not path.is_file():
+        return []
+    try:
+        curves = pd.read_csv(path)
+    except (UnicodeDecodeError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+        raise _damaged(path, f"{type(exc).__name__}: {str(exc).strip()}") from None
+    if "step" not in curves or not pd.api.types.is_integer_dtype(curves["step"]):
+        raise _damaged(path, "no integer step column")
+    return curves[curves["step"] <= step].to_dict("records")
+
+
+def _given(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options written in ``argv``."""
+    flags = parser._option_string_actions  # noqa: SLF001 (argparse has no public map)
+    return {flags[a.split("=")[0]].dest for a in argv if a.split("=")[0] in flags}
+
+
+def _contradictions(args: argparse.Namespace, given: set[str], config: dict) -> list[str]:
+    """The options given with ``--resume`` whose values differ from the saved run's."""
+    saved = {**config["settings"], **{k: config.get(k) for k in IDENTITY}}
+    out = []
+    for dest in sorted(given - set(RESUME_OPTIONS)):
+        value = getattr(args, dest)
+        if dest == "overwrite":
+            out.append("--overwrite (resume keeps the run)")
+        elif dest == "env":
+            if resolve_env_id(value) != config["env_id"]:
+                out.append(f"--env {value} (saved {config['env_id']})")
+        elif value != saved.get(dest):
+            out.append(f"{_flag(dest)} {value} (saved {saved.get(dest)})")
+    return out
+
+
+def _resumed(
+    args: argparse.Namespace, argv: list[str] | None, parser: argparse.ArgumentParser
+) -> Plan:
+    argv = argv if argv is not None else sys.argv[1:]
     if args.run_dir is None or not (args.run_dir / "config.json").is_file():
         raise UsageError("--resume needs --run-dir naming a run folder with a config.json")
-    config = json.loads((args.run_dir / "config.json").read_text())
-    if config.get("algo") not in METHODS:
-        raise UsageError(f"{args.run_dir / 'config.json'}: unknown algo {config.get('algo')!r}")
+    config = _saved_config(args.run_dir)
+    differ = _contradictions(args, _given(parser, argv), config)
+    if differ:
+        raise UsageError(
+            "--resume continues the run as its config.json says; these differ from it: "
+            + ", ".join(differ)
+        )
     cls = METHODS[config["algo"]].cls
     if not issubclass(cls, GRPO) and args.env_workers:
         raise UsageError(f"--env-workers applies to the group methods, not {config['algo']}")
     model = None
-    for name in ("model.zip", "model.prev.zip"):
+    names = [n for n in ("model.zip", "model.prev.zip") if (args.run_dir / n).is_file()]
+    for i, name in enumerate(names):
         path = args.run_dir / name
-        if not path.is_file():
-            continue
         try:
             extra = {"env_workers": args.env_workers} if issubclass(cls, GRPO) else {}
             model = cls.load(path, **extra)
             break
         except Exception as exc:  # a truncated or corrupted file: say so, use the previous one
+            then = "; trying the previous one" if i + 1 < len(names) else ""
             print(
-                f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}); "
-                "trying the previous one",
+                f"hapo_rl.run: checkpoint {path} is unreadable ({type(exc).__name__}){then}",
                 file=sys.stderr,
             )
     if model is None:
         raise UsageError(f"no readable checkpoint in {args.run_dir}")
-    rows = []
-    if (args.run_dir / "curves.csv").is_file():
-        curves = pd.read_csv(args.run_dir / "curves.csv")
-        rows = curves[curves["step"] <= model.num_timesteps].to_dict("records")
+    rows = _saved_curves(args.run_dir, model.num_timesteps)
     config["resumed"] = [
         *config.get("resumed", []),
         {"step": int(model.num_timesteps), "command": _command(argv), "git_commit": git_commit()},
@@ -277,8 +377,9 @@ def _resumed(args: argparse.Namespace, argv: list[str] | None) -> Plan:
 
 def prepare(argv: list[str] | None = None) -> Plan:
     """Parse and check everything, build or load the model; no file is written."""
-    args = build_parser().parse_args(argv)
-    return _resumed(args, argv) if args.resume else _fresh(args, argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return _resumed(args, argv, parser) if args.resume else _fresh(args, argv)
 
 
 def _lock(run_dir: Path) -> TextIO:
@@ -292,6 +393,47 @@ def _lock(run_dir: Path) -> TextIO:
     return handle
 
 
+def _interrupted(run_dir: Path, step: int, fresh: bool) -> int:
+    """Ctrl-C: say what is kept and how to go on; exit status 130, as a shell reports it."""
+    kept = (run_dir / "model.zip").is_file()
+    if kept:
+        print(
+            f"hapo_rl.run: interrupted at env step {step}; continue from the last checkpoint with "
+            f"python -m hapo_rl.run --resume --run-dir {run_dir}",
+            file=sys.stderr,
+        )
+    else:
+        if fresh and run_dir.exists():
+            shutil.rmtree(run_dir)
+        print("hapo_rl.run: interrupted before the first checkpoint; nothing kept", file=sys.stderr)
+    return 130
+
+
+def _failed(run_dir: Path, step: int, exc: Exception) -> int:
+    """An error from inside training (a user env or teacher, say): one line, the traceback in
+    ``error.txt`` of the run folder, exit status 1; the checkpoints stay."""
+    log = run_dir / "error.txt"
+    log.write_text("".join(traceback.format_exception(exc)))
+    print(
+        f"hapo_rl.run: error: {type(exc).__name__}: {exc} (at env step {step}; traceback in "
+        f"{log}); the last good checkpoint is {run_dir / 'model.zip'}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _report(summary: dict[str, Any], run_dir: Path) -> str:
+    injection = summary["injection_rate_final"]
+    return (
+        f"{summary['algo']} on {summary['env_id']} seed {summary['seed']}: "
+        f"{summary['total_steps']} env steps ({summary['teacher_steps']} by the teacher) in "
+        f"{summary['wall_time_s']:.0f} s, held-out success {summary['eval_success_rate']:.2f} "
+        f"sampled, {summary['eval_greedy_success_rate']:.2f} greedy, return "
+        f"{summary['eval_return_mean']:.3f}, final injection rate "
+        f"{'n/a' if injection is None else f'{injection:.2f}'} -> {run_dir}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         plan = prepare(argv)
@@ -300,41 +442,50 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, TaskError, TeacherError) as exc:
         print(f"hapo_rl.run: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hapo_rl.run: interrupted; nothing written", file=sys.stderr)
+        return 130
     tune_process()
     model, run_dir, config = plan.model, plan.run_dir, plan.config
-    if not plan.rows:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        _held = _lock(run_dir)  # noqa: F841 (held until the process ends)
-    write_json(run_dir / "config.json", config)
-    model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
-    recorder = RunRecorder(
-        run_dir,
-        config["total_steps"],
-        config["eval_every"],
-        config["eval_episodes"],
-        config["algo"],
-        plan.progress,
-        rows=plan.rows,
-    )
-    remaining = config["total_steps"] - model.num_timesteps
+    fresh = not plan.rows
     try:
-        model.learn(remaining, callback=recorder, reset_num_timesteps=not plan.rows)
+        if fresh:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
+            _held = _lock(run_dir)  # noqa: F841 (held until the process ends)
+        write_json(run_dir / "config.json", config)
+        model.set_logger(configure(str(run_dir / "tb"), ["tensorboard"]))
+        recorder = RunRecorder(
+            run_dir,
+            config["total_steps"],
+            config["eval_every"],
+            config["eval_episodes"],
+            config["algo"],
+            plan.progress,
+            rows=plan.rows,
+        )
+        remaining = config["total_steps"] - model.num_timesteps
+        model.learn(remaining, callback=recorder, reset_num_timesteps=fresh)
+    except KeyboardInterrupt:
+        return _interrupted(run_dir, model.num_timesteps, fresh)
     except (NumericalError, TeacherError) as exc:
         print(
             f"hapo_rl.run: error: {exc}; the last good checkpoint is {run_dir / 'model.zip'}",
             file=sys.stderr,
         )
         return 1
-    summary = json.loads((run_dir / "summary.json").read_text())
-    print(
-        f"{summary['algo']} on {summary['env_id']} seed {summary['seed']}: "
-        f"{summary['total_steps']} env steps ({summary['teacher_steps']} by the teacher) in "
-        f"{summary['wall_time_s']:.0f} s, held-out success {summary['eval_success_rate']:.2f}, "
-        f"return {summary['eval_return_mean']:.3f}, final injection rate "
-        f"{summary['injection_rate_final']:.2f} -> {run_dir}"
-    )
+    except Exception as exc:  # user code (an env, a teacher) failing mid-run
+        return _failed(run_dir, model.num_timesteps, exc)
+    if isinstance(model, GRPO) and model.uses_groups and model.learnt_groups == 0:
+        print(
+            f"hapo_rl.run: warning: no group of episodes finished within the budget, so the "
+            f"policy was never updated: --total-steps {config['total_steps']} is less than one "
+            f"iteration of {model.config.groups_per_iter} x {model.config.group_size} episodes "
+            "here; give a larger budget",
+            file=sys.stderr,
+        )
+    print(_report(json.loads((run_dir / "summary.json").read_text()), run_dir))
     return 0
 
 

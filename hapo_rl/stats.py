@@ -128,6 +128,20 @@ def steps_to(curve: pd.DataFrame, threshold: float, column: str = "eval_success_
     return float(hit.iloc[0]) if len(hit) else float("inf")
 
 
+#: Training success levels the consistency test reads the injection rate at, each with the
+#: band of training success rates it averages over.
+SUCCESS_BANDS = ((0.5, 0.45, 0.55), (0.8, 0.75, 0.85), (0.9, 0.85, 0.925), (0.95, 0.925, 0.975))
+
+
+def injection_at_success(curve: pd.DataFrame, low: float, high: float) -> float:
+    """A run's mean injection rate over its evaluation intervals whose training success rate
+    lay in ``[low, high)``; NaN if none did."""
+    c = curve.drop_duplicates("eval_step") if "eval_step" in curve else curve
+    inside = c[(c["train_success_rate"] >= low) & (c["train_success_rate"] < high)]
+    rates = inside["injection_rate"].dropna()
+    return float(rates.mean()) if len(rates) else float("nan")
+
+
 def on_grid(curve: pd.DataFrame, every: int, budget: int) -> pd.DataFrame:
     """The curve at each multiple of ``every`` up to ``budget``: the evaluation made for that
     point (the first at or after it: evaluations wait for the end of an update), and at

@@ -3,7 +3,8 @@
 A start state is a reset seed. Every task has a training pool (seeds ``0 .. n_train-1``) and a
 disjoint held-out pool (seeds ``1_000_000 ..``) used only for evaluation. The start-state key of
 the gate is the reset seed, for built-in and user envs alike: any env whose ``reset(seed=...)``
-is deterministic given the seed works.
+is deterministic given the seed works. A user env registered without a step limit gets one of
+``EPISODE_LIMIT`` steps, so that an episode that never ends cannot hang a run.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs import registration
 
 from hapo_rl.envs import minigrid as minigrid_tasks
 from hapo_rl.envs import mujoco as mujoco_tasks
 
 HELD_OUT_OFFSET = 1_000_000
+#: Step limit of a user env whose registration sets none (``max_episode_steps``).
+EPISODE_LIMIT = 1_000
 
 ALIASES: dict[str, str] = {
     alias: default
@@ -32,17 +36,29 @@ class TaskError(ValueError):
 
 
 def resolve_env_id(name: str) -> str:
-    """Map a family alias to its default id and check that the id is registered; ``module:Id``
+    """Map a family alias to its default id, and an id without a version to its latest
+    version (as ``gymnasium.make`` does), and check that the id is registered; ``module:Id``
     imports ``module`` first, as ``gymnasium.make`` does."""
     env_id = ALIASES.get(name, name)
     module, _, bare_id = env_id.rpartition(":")
     try:
         if module:
             importlib.import_module(module)
-        if mujoco_tasks.is_mujoco(bare_id):
-            mujoco_tasks.register()
+    except Exception as exc:  # any error in the user's module: a syntax error, a raise
+        raise TaskError(
+            f"env '{name}': importing {module} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    if mujoco_tasks.is_mujoco(bare_id):
+        mujoco_tasks.register()
+    ns, env_name, version = registration.parse_env_id(bare_id)
+    if version is None:
+        latest = registration.find_highest_version(ns, env_name)
+        if latest is not None:
+            bare_id = registration.get_env_id(ns, env_name, latest)
+            env_id = f"{module}:{bare_id}" if module else bare_id
+    try:
         gym.spec(bare_id)
-    except (gym.error.Error, ImportError) as exc:
+    except gym.error.Error as exc:
         known = ", ".join(sorted(ALIASES))
         raise TaskError(f"unknown env '{name}' ({exc}); aliases: {known}") from None
     return env_id
@@ -55,6 +71,11 @@ def make_env(env_id: str) -> gym.Env:
         return minigrid_tasks.make(env_id)
     if mujoco_tasks.is_mujoco(env_id):
         return mujoco_tasks.make(env_id)
+    module, _, bare_id = env_id.rpartition(":")
+    if module:
+        importlib.import_module(module)  # as gymnasium.make does, before reading the spec
+    if gym.spec(bare_id).max_episode_steps is None:
+        return gym.make(env_id, max_episode_steps=EPISODE_LIMIT)
     return gym.make(env_id)
 
 
@@ -78,13 +99,22 @@ _ACTIONS = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.s
 
 
 def check_spaces(env_id: str, env: gym.Env) -> None:
-    """Raise ``TaskError`` unless the policy can encode ``env``'s observations and emit its
-    actions (stable-baselines3's spaces)."""
+    """Raise ``TaskError`` unless the policy can encode ``env``'s observations (a Dict's
+    included) and emit its actions (stable-baselines3's spaces)."""
     obs, act = env.observation_space, env.action_space
-    if not isinstance(obs, _OBSERVATIONS):
-        raise TaskError(f"{env_id}: the policy cannot handle the observation space {obs}")
+    parts = obs.spaces.items() if isinstance(obs, gym.spaces.Dict) else [("", obs)]
+    for key, space in parts:
+        if not isinstance(space, _OBSERVATIONS) or isinstance(space, gym.spaces.Dict) and key:
+            where = f" (key {key!r})" if key else ""
+            raise TaskError(
+                f"{env_id}: the policy cannot handle the observation space {space}" + where
+            )
     if not isinstance(act, _ACTIONS):
         raise TaskError(f"{env_id}: the policy cannot handle the action space {act}")
+
+
+def _say(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -98,10 +128,24 @@ class Task:
         return make_env(self.env_id)
 
     def check(self) -> None:
-        """Make one env and ``check_spaces`` it."""
-        env = self.make()
-        check_spaces(self.env_id, env)
-        env.close()
+        """Make one env, ``check_spaces`` it, reset it from the first training start state and
+        take one step; ``TaskError`` if any of it raises (a user env's bug)."""
+        try:
+            env = self.make()
+        except Exception as exc:
+            raise TaskError(f"{self.env_id}: making the env raised {_say(exc)}") from None
+        try:
+            check_spaces(self.env_id, env)
+            for what, call in (
+                ("reset", lambda: env.reset(seed=int(self.train_seeds[0]))),
+                ("step", lambda: env.step(env.action_space.sample())),
+            ):
+                try:
+                    call()
+                except Exception as exc:
+                    raise TaskError(f"{self.env_id}: {what} raised {_say(exc)}") from None
+        finally:
+            env.close()
 
     @property
     def train_seeds(self) -> np.ndarray:

@@ -83,10 +83,10 @@ def test_minigrid_alias_resolves_and_is_saved(tmp_path):
     "args, message",
     [
         (["--env", "MiniGrid-NoSuchTask-v0"], "unknown env"),
-        (["--env", "NoSuchModule.x:Env-v0"], "unknown env"),
+        (["--env", "NoSuchModule.x:Env-v0"], "importing NoSuchModule.x failed"),
         (["--algo", "dqn"], "invalid choice"),
         (["--env", "CartPole-v1"], "no built-in teacher"),
-        ([*TINY[:2], "--teacher", "no_such_module:Teacher"], "cannot import teacher"),
+        ([*TINY[:2], "--teacher", "no_such_module:Teacher"], "importing no_such_module failed"),
         ([*TINY[:2], "--teacher", "tests.tiny"], "module:callable"),
         ([*TINY, "--total-steps", "0"], "--total-steps must be positive"),
         ([*TINY, "--group-size", "0"], "group_size must be positive"),

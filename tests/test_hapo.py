@@ -153,3 +153,48 @@ def test_a_teacher_that_raises_mid_training_is_a_teacher_error():
     model = HAPO(ENV, teacher=Raising(), seed=0, gate="always", **SMALL)
     with pytest.raises(TeacherError, match="planner crashed"):
         model._augment_groups([failed_group(3)])
+
+
+def group_with(seed: int, successes: int, n: int = 8) -> list[Episode]:
+    """A group of ``n`` episodes whose first ``successes`` reached the end, each later than the
+    one before and than the teacher (returns 0.1, 0.09, ...; the teacher's is 0.23); the
+    failures' returns are 0."""
+    group = failed_group(seed, n)
+    for i in range(successes):
+        group[i].rewards[-1] = 0.1 - 0.01 * i
+        group[i].success = group[i].terminated = True
+    return group
+
+
+def test_the_paper_v1_gate_fires_on_up_to_6_of_8_and_replaces_the_worst_episode():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, gate="group-mean", tau=0.8, **SMALL)
+    fired = []
+    for s in range(9):
+        group = group_with(s, s)
+        before = [e.ret for e in group]
+        groups, _ = model._augment_groups([group])
+        after = groups[0]
+        teacher = [i for i, e in enumerate(after) if e.from_teacher]
+        fired.append(bool(teacher))
+        if teacher:  # one episode replaced: the first of the lowest returns
+            assert teacher == [int(np.argmin(before))]
+            kept = [e.ret for i, e in enumerate(after) if i not in teacher]
+            assert kept == [r for i, r in enumerate(before) if i != teacher[0]]
+            # the statistics are those of the group after replacement
+            adv = group_advantages(np.array([[e.ret for e in after]]))[0]
+            assert adv[teacher[0]] > 0 and np.isclose(adv.mean(), 0)
+            assert not np.allclose(adv, group_advantages(np.array([before]))[0])
+    # (1 + S) / 10 < 0.8 iff S <= 6: a policy at p = 0.9 is still taught in 18.7% of groups
+    assert fired == [True] * 7 + [False] * 2
+
+
+def test_the_annealed_v1_gate_stops_firing_as_the_policy_succeeds():
+    model = HAPO(ENV, teacher=RightTeacher(), seed=0, gate="group-mean", tau=0.8,
+                 adaptive_tau=True, **SMALL)  # fmt: skip
+    first, _ = model._augment_groups([group_with(1, 2)])  # global rate 0.25: threshold 0.6
+    assert any(e.from_teacher for e in first[0])
+    for seed in range(2, 40):  # the global success rate climbs towards 1
+        model._augment_groups([group_with(seed, 8)])
+    assert model.gate.threshold < 0.1  # below (1 + 0) / 10: no group can fire any more
+    late, _ = model._augment_groups([group_with(50, 0)])
+    assert not any(e.from_teacher for e in late[0])

@@ -90,11 +90,6 @@ def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
     assert (run_dir / "summary.json").exists()
 
 
-def test_resume_rejects_other_options(tmp_path, capsys):
-    assert main(["--resume", "--run-dir", str(tmp_path), "--seed", "3"]) == 2
-    assert "--resume takes every setting" in capsys.readouterr().err
-
-
 def test_nan_stops_the_run_naming_the_step(tmp_path, capsys, monkeypatch):
     from hapo_rl.algos.grpo import GRPO
 

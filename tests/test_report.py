@@ -336,3 +336,67 @@ def test_all_or_one_folder(tmp_path, monkeypatch, capsys, argv):
     assert main(argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (tmp_path / "RESULTS.md").exists()
+
+
+#: Training success of the consistency fixture's runs at its evaluation points.
+LEVELS = [0.0, 0.2, 0.5, 0.8, 0.9, 0.95, 1.0]
+
+
+def make_consistency_results(folder):
+    """A results folder of the Thompson gate and the v1 rule whose injection rates are, at
+    every training success p, exactly the rule's analytic rate, and (1 - p)^8 for Thompson."""
+    from hapo_rl.gate import group_mean_rate
+
+    methods = {
+        "thompson": {"algo": "hapo", "group_size": 8},
+        "v1": {"algo": "hapo", "group_size": 8, "gate": "group-mean", "tau": 0.8},
+    }
+    rows, runs = [], []
+    for method in methods:
+        for task in TASKS:
+            for seed in SEEDS:
+                for k, p in enumerate(LEVELS):
+                    inject = group_mean_rate(p, 8, 0.8) if method == "v1" else (1 - p) ** 8
+                    rows.append({
+                        "experiment": folder.name, "method": method, "algo": "hapo",
+                        "env_id": task, "seed": seed, "finished": True, "step": 500 * k,
+                        "teacher_steps": 10 * k, "train_success_rate": np.nan if k == 0 else p,
+                        "injection_rate": np.nan if k == 0 else float(inject),
+                        "zero_adv_group_frac": 0.0, "gated_states": 1.0,
+                        "eval_success_rate": p, "eval_return_mean": p / 2,
+                        "eval_greedy_success_rate": p, "wall_time_s": 10.0 * k,
+                    })  # fmt: skip
+                runs.append({
+                    "method": method, "algo": "hapo", "env_id": task, "seed": seed,
+                    "total_steps": 3000, "eval_every": 500, "eval_episodes": 10,
+                    "status": "finished", "error": "",
+                })  # fmt: skip
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(folder / "curves.parquet")
+    pd.DataFrame(runs).to_csv(folder / "runs.csv", index=False)
+    experiment = {"name": folder.name, "reference": "thompson", "tasks": TASKS, "seeds": SEEDS,
+                  "methods": methods}  # fmt: skip
+    (folder / "experiment.json").write_text(json.dumps(experiment))
+    return folder
+
+
+def test_the_consistency_report_reads_teacher_use_against_success(tmp_path, monkeypatch):
+    make_consistency_results(tmp_path / "results" / "consistency")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--all", "--reps", "200"]) == 0
+    out = tmp_path / "paper_figures" / "consistency"
+    assert (out / "injection_vs_success.png").is_file()
+    table = (out / "consistency.md").read_text()
+    # each level's band holds exactly one evaluation of every run: the analytic value
+    assert "| v1 | 0.96 [0.96, 0.96] (6) | 0.50 [0.50, 0.50] (6) | 0.19 [0.19, 0.19] (6) |" in table
+    assert "| v1 rule, analytic (N = 8, tau = 0.8) | 0.965 | 0.497 | 0.187 | 0.057 |" in table
+    claims = (tmp_path / "RESULTS.md").read_text()
+    link = "[consistency/consistency](paper_figures/consistency/consistency.md)"
+    assert (
+        f"| {link} | thompson | 0.000 [0.000, 0.000] | 0.000 [0.000, 0.000] | goes to zero |"
+        in claims
+    )
+    assert (
+        f"| {link} | v1 | 0.187 [0.187, 0.187] | 0.057 [0.057, 0.057] | does not vanish |" in claims
+    )
+    assert "| consistency | v1 rule, analytic (N = 8, tau = 0.8) | 0.187 | 0.057 | - |" in claims

@@ -7,6 +7,7 @@ end; truncation after ``max_steps``. A random policy almost never succeeds.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -122,3 +123,61 @@ class ResetCorridor(Corridor):
 
 
 gym.register("ResetCorridor-v0", entry_point=ResetCorridor)
+
+
+# -- user code that goes wrong, for the robustness tests ----------------------------------------
+
+
+def step_right(env: gym.Env) -> int:
+    """A teacher written as the plain function ``act(env)``."""
+    return 1
+
+
+def step_right_seeing(env: gym.Env, obs: Any) -> int:
+    """A teacher written as the plain function ``act(env, obs)``."""
+    return 1
+
+
+class TeacherWithArguments(RightTeacher):
+    def __init__(self, speed: int) -> None:
+        self.speed = speed
+
+
+class StuckTeacher(RightTeacher):
+    """A teacher whose planner never returns."""
+
+    def act(self, env: gym.Env, obs: Any) -> int:
+        while True:
+            time.sleep(0.01)
+
+
+class EndlessCorridor(Corridor):
+    """The corridor without its end or time limit: an episode never ends by itself."""
+
+    def step(self, action: int):
+        self.t += 1
+        self.pos = min(self.length - 1, max(0, self.pos + (1 if action == 1 else -1)))
+        return self._obs(), 0.0, False, False, {}
+
+
+class BrokenResetCorridor(Corridor):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        raise ValueError("the level file is missing")
+
+
+class TextInDictCorridor(Corridor):
+    """The corridor with a Dict observation holding a Text space."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Dict(
+            {"pos": self.observation_space, "name": gym.spaces.Text(max_length=4)}
+        )
+
+    def _obs(self) -> dict[str, Any]:
+        return {"pos": super()._obs(), "name": "c"}
+
+
+gym.register("EndlessCorridor-v0", entry_point=EndlessCorridor)
+gym.register("BrokenResetCorridor-v0", entry_point=BrokenResetCorridor)
+gym.register("TextInDictCorridor-v0", entry_point=TextInDictCorridor)

@@ -64,6 +64,7 @@ class BC(Guided):
     """Behaviour cloning on the teacher's successful episodes, nothing else."""
 
     config_class: ClassVar[type[BCConfig]] = BCConfig
+    uses_groups: ClassVar[bool] = False
     config: BCConfig
 
     def _setup_model(self) -> None:

@@ -87,6 +87,7 @@ class GRPO(BaseAlgorithm):
 
     config_class: ClassVar[type[GroupConfig]] = GroupConfig
     policy_aliases: ClassVar[dict[str, type[ActorCriticPolicy]]] = {"default": ActorCriticPolicy}
+    uses_groups: ClassVar[bool] = True  # its updates learn from groups of episodes
 
     def __init__(
         self,
@@ -118,6 +119,7 @@ class GRPO(BaseAlgorithm):
         )
         self.env_workers = env_workers
         self.teacher_steps = 0
+        self.learnt_groups = 0  # groups the updates have learnt from, over the whole run
         self.last_stats: IterationStats | None = None
         self.rng: np.random.Generator | None = None
         self.torch_rng_state: th.Tensor | None = None
@@ -216,6 +218,7 @@ class GRPO(BaseAlgorithm):
             for g in groups
         ]
         live = [i for i in range(len(groups)) if np.any(np.abs(adv[i]) > 1e-8)]
+        self.learnt_groups += len(groups)
         n_injected = sum(any(e.from_teacher for e in g) for g in groups)
         replays = self._replays(groups, adv)
         batch_eps = [(e, adv[i][j]) for i in live for j, e in enumerate(groups[i])] + replays

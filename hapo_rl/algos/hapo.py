@@ -181,6 +181,10 @@ class HAPO(Guided):
                 continue
             if cfg.mix_every_group:
                 n = 1
+            elif cfg.gate == "group-mean":
+                if not self.gate.group_mean_fires(successes, len(group)):
+                    continue
+                n = cfg.n_inject
             elif successes or not self.gate.should_inject(key, self.rng):
                 continue
             else:
@@ -189,8 +193,10 @@ class HAPO(Guided):
             steps += cost
             if cfg.mix_every_group:
                 group.extend(good)
-            else:
-                group[: len(good)] = good
+            else:  # the lowest returns go (the first ones among equals: all of a failed group)
+                worst = sorted(range(len(group)), key=lambda i: group[i].ret)
+                for i, episode in zip(worst, good):
+                    group[i] = episode
         return groups, steps
 
     def _replays(

@@ -10,7 +10,10 @@ attribute ``deterministic = True``: HAPO then plans once per start state and rep
 
 from __future__ import annotations
 
+import signal
+import threading
 import zlib
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -26,6 +29,62 @@ class Teacher(Protocol):
 
     def act(self, env: gym.Env, obs: Any) -> Any:
         """Return the next action for the current state of ``env``."""
+
+
+class FunctionTeacher:
+    """A plain function as a teacher: ``act(env)``, or ``act(env, obs)`` with ``takes_obs``;
+    there is nothing to reset."""
+
+    def __init__(self, act: Callable[..., Any], takes_obs: bool) -> None:
+        self.function = act
+        self.takes_obs = takes_obs
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        pass
+
+    def act(self, env: gym.Env, obs: Any) -> Any:
+        return self.function(env, obs) if self.takes_obs else self.function(env)
+
+
+#: Seconds a user's teacher may take in one ``reset`` or ``act`` call before its run stops
+#: with an error (a planner that never returns would otherwise hang the run silently).
+CALL_LIMIT_S = 10.0
+
+
+class CallTimeout(RuntimeError):
+    """A teacher call ran past its time limit."""
+
+
+class TimeBound:
+    """Stop a teacher's ``reset`` or ``act`` call that runs past ``seconds`` with
+    ``CallTimeout`` (by SIGALRM, so only in the main thread; elsewhere calls are unbounded)."""
+
+    def __init__(self, teacher: Teacher, seconds: float | None = None) -> None:
+        self.teacher = teacher
+        self.seconds = CALL_LIMIT_S if seconds is None else seconds
+        self.deterministic = getattr(teacher, "deterministic", False)
+
+    def _bounded(self, name: str, *args: Any) -> Any:
+        call = getattr(self.teacher, name)
+        if threading.current_thread() is not threading.main_thread():
+            return call(*args)
+
+        def expire(signum: int, frame: Any) -> None:
+            raise CallTimeout(f"its {name} call took more than {self.seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return call(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self._bounded("reset", env, seed)
+
+    def act(self, env: gym.Env, obs: Any) -> Any:
+        return self._bounded("act", env, obs)
 
 
 def unit_hash(seed: int, salt: str) -> float:

@@ -1,13 +1,13 @@
 """Measure scripted teachers on held-out start states.
 
-    python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--detour D] [--epsilon E]
-                                        [--out results/teachers/minigrid.csv]
+    python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--teacher MODULE:NAME]
+                                        [--detour D] [--epsilon E] [--out FILE.csv]
 
-For each env id, runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1 in the env as
-the policy sees it and records the success rate (the task's own success test, as in training),
-mean episode length (steps, over all episodes) and mean return. ``--envs mujoco`` names the
-sparse MuJoCo tasks (the ``mujoco`` extra). Writes the CSV atomically, a provenance sidecar
-JSON next to it, and prints a Markdown table.
+For each env id (or family alias), runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1
+in the env as the policy sees it and prints the success rate (the task's own success test, as in
+training), mean episode length (steps, over all episodes) and mean return as a Markdown table.
+``--envs mujoco`` names the sparse MuJoCo tasks (the ``mujoco`` extra). With ``--out``, also
+writes the CSV atomically with a provenance sidecar JSON next to it.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import minigrid
 import pandas as pd
 from tqdm import tqdm
 
+from hapo_rl.cli import OneLineParser, UsageError
 from hapo_rl.io import git_commit, write_csv, write_json
-from hapo_rl.tasks import is_success, make_env
-from hapo_rl.teachers import NoisyTeacher, covered, load_teacher
-from hapo_rl.teachers.base import Teacher
+from hapo_rl.tasks import is_success, make_env, resolve_env_id
+from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered, in_unit_interval
+from hapo_rl.teachers.registry import load_teacher
 
 HELD_OUT_SEED = 1_000_000
 COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour", "epsilon")
@@ -91,10 +92,16 @@ def held_out(
 
 
 def evaluate(
-    env_id: str, episodes: int, detour: float = 0.0, epsilon: float = 0.0
+    env_id: str,
+    episodes: int,
+    detour: float = 0.0,
+    epsilon: float = 0.0,
+    spec: str | None = None,
 ) -> dict[str, object]:
-    """Success rate, mean length and mean return of the teacher for ``env_id`` on held-out seeds."""
-    result = held_out(env_id, range(HELD_OUT_SEED, HELD_OUT_SEED + episodes), detour, epsilon)
+    """Success rate, mean length and mean return of the teacher for ``env_id`` (the task's
+    own, or ``spec``'s) on held-out seeds."""
+    seeds = range(HELD_OUT_SEED, HELD_OUT_SEED + episodes)
+    result = held_out(env_id, seeds, detour, epsilon, spec=spec)
     return {
         "env_id": env_id,
         "episodes": episodes,
@@ -134,26 +141,74 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="python -m hapo_rl.teachers.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--episodes", type=int, default=1000)
-    parser.add_argument("--envs", nargs="+", default=list(MINIGRID_IDS))
-    parser.add_argument("--detour", type=float, default=0.0, help="teacher detour share")
-    parser.add_argument("--epsilon", type=float, default=0.0, help="random-action probability")
-    parser.add_argument("--out", type=Path, default=Path("results/teachers/minigrid.csv"))
-    args = parser.parse_args(argv)
-    if args.envs == ["mujoco"]:
-        from hapo_rl.envs.mujoco import TASK_IDS
+    parser.add_argument(
+        "--episodes", type=int, default=1000, help="held-out start states per task (default: 1000)"
+    )
+    parser.add_argument(
+        "--envs",
+        nargs="+",
+        default=list(MINIGRID_IDS),
+        metavar="ID",
+        help="env ids or family aliases; 'mujoco' for the sparse MuJoCo tasks (default: every "
+        "MiniGrid task of results/teachers/minigrid.csv)",
+    )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        metavar="MODULE:NAME",
+        help="a user's teacher, as python -m hapo_rl.run --teacher takes it (default: each "
+        "task's scripted teacher)",
+    )
+    parser.add_argument(
+        "--detour", type=float, default=0.0, help="share of episodes the teacher detours in"
+    )
+    parser.add_argument(
+        "--epsilon", type=float, default=0.0, help="probability of a random action per step"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="also write the table here, with FILE.json beside it (default: print only)",
+    )
+    return parser
 
-        args.envs = list(TASK_IDS)
-    rows = [evaluate(env_id, args.episodes, args.detour, args.epsilon) for env_id in args.envs]
-    write_csv(args.out, pd.DataFrame(rows, columns=COLUMNS))
-    write_json(args.out.with_suffix(".json"), provenance(argv))
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        if args.episodes < 1:
+            raise UsageError(f"--episodes must be positive, got {args.episodes}")
+        for name in ("detour", "epsilon"):
+            in_unit_interval(f"--{name}", getattr(args, name))
+        if args.envs == ["mujoco"]:
+            from hapo_rl.envs.mujoco import TASK_IDS
+
+            args.envs = list(TASK_IDS)
+        env_ids = [resolve_env_id(name) for name in args.envs]
+        for env_id in env_ids:
+            load_teacher(env_id, args.teacher)
+    except (UsageError, ValueError) as exc:  # TaskError is a ValueError
+        print(f"hapo_rl.teachers.evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    rows = [
+        evaluate(env_id, args.episodes, args.detour, args.epsilon, args.teacher)
+        for env_id in env_ids
+    ]
+    if args.out is not None:
+        write_csv(args.out, pd.DataFrame(rows, columns=COLUMNS))
+        write_json(args.out.with_suffix(".json"), provenance(argv))
     print(markdown(rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

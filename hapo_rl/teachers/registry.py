@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
 from hapo_rl.envs.minigrid import is_minigrid
 from hapo_rl.envs.mujoco import is_mujoco
 from hapo_rl.tasks import TaskError
-from hapo_rl.teachers.base import Teacher
+from hapo_rl.teachers.base import FunctionTeacher, Teacher, TimeBound
 
 
 def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> Teacher:
-    """``spec`` is ``"module:callable"``; the callable takes no arguments and returns a
-    ``Teacher`` (a class works). Without a spec, MiniGrid ids get the scripted planner and the
-    sparse MuJoCo tasks their scripted controllers."""
+    """The teacher ``spec`` names, ``"module:name"``, where ``name`` is a ``Teacher`` class or
+    a function taking no arguments that returns one, or a plain function ``act(env)`` or
+    ``act(env, obs)`` that returns the next action. A user's teacher is bounded in time
+    (``TimeBound``). Without a spec, MiniGrid ids get the scripted planner and the sparse
+    MuJoCo tasks their scripted controllers. Anything wrong raises ``TaskError`` naming the
+    spec."""
     if spec is None:
         if is_minigrid(env_id):
             from hapo_rl.teachers.minigrid import MiniGridTeacher
@@ -28,10 +33,43 @@ def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> T
     if not module_name or not attr:
         raise TaskError(f"--teacher must look like module:callable, got '{spec}'")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise TaskError(f"cannot import teacher '{spec}': {exc}") from None
-    teacher = factory()
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any error in the user's module: a syntax error, a raise
+        raise TaskError(f"teacher '{spec}': importing {module_name} failed: {_say(exc)}") from None
+    if not hasattr(module, attr):
+        raise TaskError(f"teacher '{spec}': module {module_name} has no {attr}")
+    return TimeBound(_as_teacher(spec, getattr(module, attr)))
+
+
+def _say(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _as_teacher(spec: str, found: Any) -> Teacher:
+    if isinstance(found, Teacher) and not inspect.isclass(found):
+        return found
+    if not callable(found):
+        raise TaskError(f"teacher '{spec}' is a {type(found).__name__}, not a class or function")
+    try:
+        params = inspect.signature(found).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    required = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if not inspect.isclass(found) and len(required) in (1, 2):
+        return FunctionTeacher(found, takes_obs=len(required) == 2)
+    if required:
+        raise TaskError(
+            f"teacher '{spec}' needs arguments ({', '.join(required)}): give a Teacher class or "
+            "factory that takes none, or a function act(env) or act(env, obs)"
+        )
+    try:
+        teacher = found()
+    except Exception as exc:
+        raise TaskError(f"teacher '{spec}': calling it raised {_say(exc)}") from None
     if not isinstance(teacher, Teacher):
         raise TaskError(f"teacher '{spec}' has no reset(env, seed) and act(env, obs) methods")
     return teacher
