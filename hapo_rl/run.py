@@ -26,6 +26,16 @@ import hapo_rl
 from hapo_rl.algos.grpo import GRPO, NumericalError
 from hapo_rl.algos.guided import TeacherError
 from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.config import (
+    BCConfig,
+    Config,
+    GroupConfig,
+    HAPOConfig,
+    HERConfig,
+    JSRLConfig,
+    PPOConfig,
+    TeacherConfig,
+)
 from hapo_rl.io import git_commit, write_json
 from hapo_rl.methods import METHODS
 from hapo_rl.recording import RunRecorder
@@ -44,12 +54,46 @@ def setting_fields() -> dict[str, dataclasses.Field]:
     return found
 
 
+#: Titles of ``--help``'s option groups, for the settings every method of a config class (and
+#: no other) has; settings shared some other way get a group named after their methods.
+GROUP_TITLES: list[tuple[type[Config], str]] = [
+    (Config, "settings of every method"),
+    (GroupConfig, "group methods: start states, groups and the clipped update"),
+    (TeacherConfig, "the teacher's quality, for every method that learns from a teacher"),
+    (HAPOConfig, "HAPO: the gate, the injection, the teacher loss, sample efficiency"),
+    (JSRLConfig, "JSRL: the roll-in curriculum"),
+    (BCConfig, "behaviour cloning"),
+    (PPOConfig, "PPO (stable-baselines3)"),
+    (HERConfig, "HER (stable-baselines3 SAC with hindsight replay)"),
+]
+
+
+def _users(name: str) -> tuple[str, ...]:
+    return tuple(m for m, method in METHODS.items() if name in method.setting_names)
+
+
+SHARED = "settings shared by several kinds of method"
+
+
+def _group_title(users: tuple[str, ...]) -> str:
+    for cls, title in GROUP_TITLES:
+        if set(users) == {m for m, spec in METHODS.items() if issubclass(spec.config_class, cls)}:
+            return title
+    return SHARED
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "method settings ([methods] it applies to; the default differs by method where shown)"
-    )
-    for name, f in setting_fields().items():
-        users = [m for m, method in METHODS.items() if name in method.setting_names]
+    """One option per setting, grouped by the kind of method it applies to."""
+    fields = setting_fields()
+    titles = [title for _, title in GROUP_TITLES] + [SHARED]
+    used = {_group_title(_users(n)) for n in fields}
+    groups = {
+        title: parser.add_argument_group(title, _group_text(title))
+        for title in titles
+        if title in used
+    }
+    for name, f in fields.items():
+        users = _users(name)
         defaults: dict[Any, list[str]] = {}
         for m in users:
             default = (
@@ -64,18 +108,26 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             default_text = "defaults: " + "; ".join(
                 f"{value} ({', '.join(ms)})" for value, ms in defaults.items()
             )
-        where = "all" if len(users) == len(METHODS) else ", ".join(users)
-        help_text = f"[{where}] {f.metadata['help']} ({default_text})"
+        title = _group_title(users)
+        where = f"[{', '.join(users)}] " if title == SHARED else ""
+        help_text = f"{where}{f.metadata['help']} ({default_text})"
         flag = "--" + name.replace("_", "-")
         if f.type in ("bool", bool):
-            group.add_argument(
+            groups[title].add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
         else:
             kind = {"int": int, "float": float, "str": str}[str(f.type)]
-            group.add_argument(
+            groups[title].add_argument(
                 flag, type=kind, default=None, choices=f.metadata["choices"], help=help_text
             )
+
+
+def _group_text(title: str) -> str:
+    if title == SHARED:
+        return "each applies to the methods in brackets"
+    users = next(_users(n) for n in setting_fields() if _group_title(_users(n)) == title)
+    return f"applies to: {', '.join(users)}"
 
 
 def build_parser() -> argparse.ArgumentParser:

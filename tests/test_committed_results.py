@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hapo_rl.claims import README_MARKERS, headline_md, with_headline
-from hapo_rl.report import REPS, all_tables, experiment_folders, load, results_md
+from hapo_rl.report.claims import README_MARKERS, headline_md, with_headline
+from hapo_rl.report.cli import results_md
+from hapo_rl.report.results import REPS, experiment_folders, load
+from hapo_rl.report.tables import all_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = [p.name for p in experiment_folders(ROOT / "results")]

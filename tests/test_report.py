@@ -10,10 +10,10 @@ import pytest
 from rliable import library, metrics
 from scipy.stats import trim_mean
 
-from hapo_rl.claims import README_MARKERS
-from hapo_rl.figures import colours
 from hapo_rl.report import main
-from hapo_rl.stats import (
+from hapo_rl.report.claims import README_MARKERS
+from hapo_rl.report.figures import colours
+from hapo_rl.report.stats import (
     curve_band,
     difference_estimate,
     improvement_estimate,

@@ -13,18 +13,17 @@ import pandas as pd
 
 from hapo_rl.gate import group_mean_rate
 from hapo_rl.methods import METHODS, group_mean_gated
-from hapo_rl.report import (
-    REPS,
-    RETURN,
-    SHARE_DIGITS,
-    SUCCESS,
-    Results,
-    against_teacher,
-    fmt_estimate,
+from hapo_rl.report.results import REPS, RETURN, SUCCESS, Results
+from hapo_rl.report.stats import (
+    SUCCESS_BANDS,
+    Estimate,
+    improvement_estimate,
+    iqm_estimate,
+    mean_estimate,
     teacher_share,
     zero_advantage,
 )
-from hapo_rl.stats import SUCCESS_BANDS, Estimate, improvement_estimate, iqm_estimate, mean_estimate
+from hapo_rl.report.tables import SHARE_DIGITS, against_teacher, fmt_estimate
 
 #: The experiments the claims are tested on, in the order RESULTS.md lists them.
 EXPERIMENTS = ("minigrid_main", "mujoco_main", "gate_ablation", "teacher_quality", "consistency")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -24,10 +23,8 @@ from rliable import library, plot_utils  # noqa: E402
 
 from hapo_rl.gate import group_mean_rate  # noqa: E402
 from hapo_rl.methods import METHODS, group_mean_gated  # noqa: E402
-from hapo_rl.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
-
-if TYPE_CHECKING:
-    from hapo_rl.report import Results
+from hapo_rl.report.results import Results  # noqa: E402
+from hapo_rl.report.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
 
 OKABE_ITO = {
     "hapo": "#D55E00",

@@ -163,3 +163,25 @@ def curve_band(
     idx = np.random.default_rng(seed).integers(0, len(curves), (reps, len(curves)))
     boot = iqm(curves[idx], axis=1)  # (reps, points)
     return iqm(curves, axis=0), np.percentile(boot, [2.5, 97.5], axis=0)
+
+
+def teacher_share(curve: pd.DataFrame, since: float) -> float:
+    """Share of a run's env steps the teacher took after its last evaluation made at or before
+    env step ``since`` (0: the whole run)."""
+    start = curve[curve["eval_step"] <= since].iloc[-1]
+    end = curve.iloc[-1]
+    steps = end["eval_step"] - start["eval_step"]
+    teacher = end["teacher_steps"] - start["teacher_steps"]
+    return float(teacher / steps) if steps > 0 else float("nan")
+
+
+def zero_advantage(curve: pd.DataFrame) -> float:
+    """Mean over a run's evaluation intervals (each once, however many grid points it spans)
+    of the share of groups whose advantages were all zero."""
+    return float(curve.drop_duplicates("eval_step")["zero_adv_group_frac"].mean())
+
+
+def last_injection(curve: pd.DataFrame) -> float:
+    """A run's injection rate over its last evaluation interval that had an update."""
+    known = curve["injection_rate"].dropna()
+    return float(known.iloc[-1]) if len(known) else float("nan")
