@@ -25,13 +25,14 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from tqdm import tqdm
 
 from hapo_rl.algos.bc import clone
-from hapo_rl.envpool import EnvPool
+from hapo_rl.common.io import git_commit, write_csv, write_json
+from hapo_rl.common.runtime import tune_process
+from hapo_rl.core.envpool import EnvPool
+from hapo_rl.core.policies import policy_kwargs_for
+from hapo_rl.core.rollout import collect_episodes
+from hapo_rl.core.tasks import HELD_OUT_OFFSET
 from hapo_rl.envs.minigrid import VIEWS, make
-from hapo_rl.io import git_commit, write_csv, write_json
-from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import collect_episodes, teacher_episode
-from hapo_rl.runtime import tune_process
-from hapo_rl.tasks import HELD_OUT_OFFSET
+from hapo_rl.teachers.episodes import teacher_episode
 from hapo_rl.teachers.minigrid import MiniGridTeacher
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hapo_rl.common.io import atomic_write, git_commit, write_csv, write_json
 from hapo_rl.experiment import main as run_experiment
-from hapo_rl.io import atomic_write, git_commit, write_csv, write_json
 
 #: Task -> (budget in env steps, evaluation cadence); the budgets are issue 15's targets.
 TASKS = {

@@ -5,7 +5,7 @@ in the training process, the teacher planning every episode again, glibc's defau
 thresholds): the same code before and after, measured in the same run.
 
 Every measurement runs in its own child process (one after another, so they do not compete),
-on the same task, with the same network (``hapo_rl.policies``), the same number of concurrent
+on the same task, with the same network (``hapo_rl.core.policies``), the same number of concurrent
 envs (``groups_per_iter * group_size``) and minibatch size. Printed: env steps per second (teacher
 steps included for HAPO), the split of GRPO's and HAPO's wall time into env stepping, policy
 inference, teacher planning and learning, peak resident memory, and the ratios hapo/ppo and
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hapo_rl.io import git_commit
+from hapo_rl.common.io import git_commit
 
 GROUPS, GROUP_SIZE, BATCH, EPOCHS = 16, 8, 256, 2
 DEFAULT_ENVS = ("MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-DoorKey-8x8-v0")
@@ -34,8 +34,8 @@ DEFAULT_ENVS = ("MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-DoorKey-8x8-v0")
 
 def _raw(env_id: str, steps: int, workers: int) -> dict[str, Any]:
     """Random actions in the same env pool the group methods step."""
-    from hapo_rl.envpool import EnvPool
-    from hapo_rl.tasks import Task
+    from hapo_rl.core.envpool import EnvPool
+    from hapo_rl.core.tasks import Task
 
     task = Task(env_id)
     n = GROUPS * GROUP_SIZE
@@ -61,8 +61,8 @@ def _ppo(env_id: str, steps: int) -> dict[str, Any]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from hapo_rl.policies import policy_kwargs_for
-    from hapo_rl.tasks import Task
+    from hapo_rl.core.policies import policy_kwargs_for
+    from hapo_rl.core.tasks import Task
 
     task = Task(env_id)
     n_envs = GROUPS * GROUP_SIZE
@@ -111,7 +111,7 @@ def _group(env_id: str, steps: int, algo: str, workers: int) -> dict[str, Any]:
 
 
 def _child(method: str, env_id: str, steps: int, workers: int, queue: mp.Queue) -> None:
-    from hapo_rl.runtime import tune_process
+    from hapo_rl.common.runtime import tune_process
 
     tune_process(malloc=method != "hapo_before")
     if method == "raw_env":

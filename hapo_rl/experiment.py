@@ -48,11 +48,11 @@ import pandas as pd
 import tomllib
 from tqdm import tqdm
 
-from hapo_rl.cli import OneLineParser, UsageError
+from hapo_rl.common.cli import OneLineParser, UsageError
+from hapo_rl.common.io import atomic_write, write_csv, write_json
+from hapo_rl.core.tasks import Task, TaskError, resolve_env_id
 from hapo_rl.envs.mujoco import is_goal_conditioned
-from hapo_rl.io import atomic_write, write_csv, write_json
 from hapo_rl.methods import METHODS
-from hapo_rl.tasks import Task, TaskError, resolve_env_id
 from hapo_rl.teachers import load_teacher
 from hapo_rl.teachers.evaluate import held_out
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hapo_rl.algos import BC, GRPO, HAPO, JSRL, HERBaseline, PPOBaseline
 from hapo_rl.algos.guided import Guided
-from hapo_rl.config import Config
+from hapo_rl.core.config import Config
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from hapo_rl.algos.grpo import GRPO, IterationStats
-from hapo_rl.io import write_csv, write_json
+from hapo_rl.common.io import write_csv, write_json
 
 #: Training statistics averaged between evaluation points (the curves' train columns).
 TRAIN_COLUMNS = (

@@ -25,8 +25,10 @@ from stable_baselines3.common.logger import configure
 import hapo_rl
 from hapo_rl.algos.grpo import GRPO, NumericalError
 from hapo_rl.algos.guided import TeacherError
-from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.config import (
+from hapo_rl.common.cli import OneLineParser, UsageError
+from hapo_rl.common.io import git_commit, write_json
+from hapo_rl.common.runtime import tune_process
+from hapo_rl.core.config import (
     BCConfig,
     Config,
     GroupConfig,
@@ -36,11 +38,9 @@ from hapo_rl.config import (
     PPOConfig,
     TeacherConfig,
 )
-from hapo_rl.io import git_commit, write_json
+from hapo_rl.core.tasks import TaskError, resolve_env_id
 from hapo_rl.methods import METHODS
 from hapo_rl.recording import RunRecorder
-from hapo_rl.runtime import tune_process
-from hapo_rl.tasks import TaskError, resolve_env_id
 
 DEFAULT_TOTAL_STEPS = 500_000
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hapo_rl.advantages import group_advantages
+from hapo_rl.core.advantages import group_advantages
 
 
 def test_mean_baseline_std_scale_exact():

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from hapo_rl import BC, GRPO, HAPO, JSRL, PPOBaseline
+from hapo_rl.core.rollout import collect_episodes
 from hapo_rl.methods import METHODS
-from hapo_rl.rollout import collect_episodes
 from hapo_rl.run import main
 from tests.tiny import RightTeacher
 

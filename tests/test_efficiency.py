@@ -11,12 +11,12 @@ import torch as th
 
 from hapo_rl import HAPO
 from hapo_rl.algos.grpo import step_weights
-from hapo_rl.config import HAPOConfig
-from hapo_rl.envpool import EnvPool
-from hapo_rl.gate import BetaGate
+from hapo_rl.core.config import HAPOConfig
+from hapo_rl.core.envpool import EnvPool
+from hapo_rl.core.gate import BetaGate
+from hapo_rl.core.rollout import collect_episodes
+from hapo_rl.core.tasks import Task
 from hapo_rl.methods import METHODS, PAPER
-from hapo_rl.rollout import collect_episodes
-from hapo_rl.tasks import Task
 from tests.test_hapo import ENV, SMALL, failed_group
 from tests.tiny import LeftTeacher, RightTeacher
 

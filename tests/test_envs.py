@@ -7,8 +7,8 @@ from gymnasium.utils.env_checker import check_env
 from minigrid.core.constants import DIR_TO_VEC, OBJECT_TO_IDX
 from minigrid.core.world_object import Key
 
+from hapo_rl.core.tasks import HELD_OUT_OFFSET, Task, resolve_env_id
 from hapo_rl.envs.minigrid import FAMILIES, TASK_IDS, make
-from hapo_rl.tasks import HELD_OUT_OFFSET, Task, resolve_env_id
 
 
 def test_every_task_id_is_registered_and_aliases_resolve():
@@ -69,7 +69,7 @@ def test_same_seed_same_start_state():
 def test_the_encoder_sums_the_channels_embeddings(env_id):
     import torch as th
 
-    from hapo_rl.policies import GridEncoder
+    from hapo_rl.core.policies import GridEncoder
 
     env = make(env_id)
     obs = th.as_tensor(np.stack([env.reset(seed=s)[0] for s in range(4)]))

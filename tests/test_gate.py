@@ -3,7 +3,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from hapo_rl.gate import BetaGate
+from hapo_rl.core.gate import BetaGate
 
 
 def beta_cdf_int(a: int, b: int, x: float) -> float:

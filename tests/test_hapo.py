@@ -7,9 +7,9 @@ import pytest
 import torch as th
 
 from hapo_rl import GRPO, HAPO
-from hapo_rl.advantages import group_advantages
 from hapo_rl.algos.guided import TeacherError
-from hapo_rl.rollout import Episode
+from hapo_rl.core.advantages import group_advantages
+from hapo_rl.core.rollout import Episode
 from tests.tiny import ContinuousRightTeacher, LeftTeacher, RightTeacher
 
 ENV = "tests.tiny:Corridor-v0"

@@ -1,5 +1,6 @@
-"""The package's shape: its import graph has no loop, and the report's modules import only the
-ones below them (stats -> results -> tables, figures -> claims -> cli)."""
+"""The package's shape: its import graph has no loop, every module imports only from its own
+layer or those below it, and the report's modules import only the ones below them (stats ->
+results -> tables, figures -> claims -> cli)."""
 
 import ast
 from pathlib import Path
@@ -8,6 +9,24 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 REPORT_ORDER = ["stats", "results", "tables", "figures", "claims", "cli"]
+#: The package's layers, lowest first (``hapo_rl/__init__.py``).
+LAYERS = [
+    "hapo_rl.common",
+    "hapo_rl.envs",
+    "hapo_rl.core",
+    "hapo_rl.teachers",
+    "hapo_rl.algos",
+    "hapo_rl.methods",
+    "hapo_rl.recording",
+    "hapo_rl.run",
+    "hapo_rl.experiment",
+    "hapo_rl.report",
+]
+
+
+def layer(module: str) -> int:
+    return next(i for i, prefix in enumerate(LAYERS) if module == prefix or
+                module.startswith(prefix + "."))  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -55,6 +74,14 @@ def test_the_import_graph_has_no_loop():
     for m in sorted(edges):
         if m not in state:
             visit(m, [])
+
+
+def test_every_module_imports_only_from_its_layer_or_below():
+    for module, imported in graph().items():
+        if module == "hapo_rl":  # the package's public names, from the top
+            continue
+        for other in imported - {"hapo_rl"}:
+            assert layer(other) <= layer(module), f"{module} imports {other}, a higher layer"
 
 
 def test_the_report_imports_only_downwards():

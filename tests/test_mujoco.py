@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hapo_rl import HAPO
+from hapo_rl.core.tasks import is_success, make_env, resolve_env_id
 from hapo_rl.envs.mujoco import SPARSE_REACHER
 from hapo_rl.run import main
-from hapo_rl.tasks import is_success, make_env, resolve_env_id
 from hapo_rl.teachers.base import NoisyTeacher
 from hapo_rl.teachers.registry import load_teacher
 

@@ -345,7 +345,7 @@ LEVELS = [0.0, 0.2, 0.5, 0.8, 0.9, 0.95, 1.0]
 def make_consistency_results(folder):
     """A results folder of the Thompson gate and the v1 rule whose injection rates are, at
     every training success p, exactly the rule's analytic rate, and (1 - p)^8 for Thompson."""
-    from hapo_rl.gate import group_mean_rate
+    from hapo_rl.core.gate import group_mean_rate
 
     methods = {
         "thompson": {"algo": "hapo", "group_size": 8},
@@ -400,3 +400,15 @@ def test_the_consistency_report_reads_teacher_use_against_success(tmp_path, monk
         f"| {link} | v1 | 0.187 [0.187, 0.187] | 0.057 [0.057, 0.057] | does not vanish |" in claims
     )
     assert "| consistency | v1 rule, analytic (N = 8, tau = 0.8) | 0.187 | 0.057 | - |" in claims
+
+
+def test_all_skips_an_experiment_whose_first_run_has_not_finished(tmp_path, monkeypatch, capsys):
+    make_results(tmp_path / "results" / "minigrid_main")
+    started = tmp_path / "results" / "consistency"
+    started.mkdir()
+    (started / "experiment.json").write_text("{}")  # the runner's first file
+    monkeypatch.chdir(tmp_path)
+    assert main(["--all", "--reps", "200"]) == 0
+    assert "skipped results/consistency: no run has finished yet" in capsys.readouterr().out
+    assert "| consistency | not run yet | | | |" in (tmp_path / "RESULTS.md").read_text()
+    assert main(["results/consistency"]) == 2  # asked for by name: an error

@@ -15,8 +15,8 @@ import pytest
 
 from hapo_rl import experiment, report
 from hapo_rl import run as run_cli
-from hapo_rl.rollout import Episode, success_rate
-from hapo_rl.tasks import resolve_env_id
+from hapo_rl.core.rollout import Episode, success_rate
+from hapo_rl.core.tasks import resolve_env_id
 from hapo_rl.teachers import base as teacher_base
 from hapo_rl.teachers import evaluate
 from tests.test_report import make_results
@@ -116,7 +116,7 @@ def test_a_broken_user_env_is_one_line_and_no_folder(tmp_path, capsys, env, mess
 
 
 def test_an_env_without_a_step_limit_gets_the_documented_one(tmp_path, monkeypatch):
-    from hapo_rl import tasks
+    from hapo_rl.core import tasks
 
     monkeypatch.setattr(tasks, "EPISODE_LIMIT", 30)
     run_dir = tmp_path / "run"

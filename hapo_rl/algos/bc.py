@@ -16,8 +16,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from hapo_rl.algos.grpo import IterationStats, NumericalError
 from hapo_rl.algos.guided import Guided
-from hapo_rl.config import BCConfig
-from hapo_rl.rollout import Episode
+from hapo_rl.core.config import BCConfig
+from hapo_rl.core.rollout import Episode
 
 
 def _nll_step(

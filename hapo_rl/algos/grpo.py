@@ -23,14 +23,14 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from hapo_rl.advantages import group_advantages
-from hapo_rl.config import GroupConfig
-from hapo_rl.envpool import EnvPool
-from hapo_rl.io import atomic_write
-from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import Episode, collect_episodes, evaluate, success_rate
-from hapo_rl.tasks import Task, resolve_env_id
-from hapo_rl.timing import Stopwatch
+from hapo_rl.common.io import atomic_write
+from hapo_rl.common.timing import Stopwatch
+from hapo_rl.core.advantages import group_advantages
+from hapo_rl.core.config import GroupConfig
+from hapo_rl.core.envpool import EnvPool
+from hapo_rl.core.policies import policy_kwargs_for
+from hapo_rl.core.rollout import Episode, collect_episodes, evaluate, success_rate
+from hapo_rl.core.tasks import Task, resolve_env_id
 
 
 class NumericalError(RuntimeError):

@@ -13,10 +13,11 @@ from typing import Any
 import cloudpickle
 
 from hapo_rl.algos.grpo import GRPO
-from hapo_rl.config import TeacherConfig
-from hapo_rl.rollout import Episode, teacher_episode
-from hapo_rl.tasks import Task
+from hapo_rl.core.config import TeacherConfig
+from hapo_rl.core.rollout import Episode
+from hapo_rl.core.tasks import Task
 from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.episodes import teacher_episode
 from hapo_rl.teachers.registry import load_teacher
 
 #: After this many teacher episodes without one success, training stops with an error.

@@ -28,11 +28,12 @@ import torch as th
 from hapo_rl.algos.bc import clone
 from hapo_rl.algos.grpo import IterationStats
 from hapo_rl.algos.guided import Guided
-from hapo_rl.config import HAPOConfig
-from hapo_rl.gate import BetaGate
-from hapo_rl.rollout import Episode, teacher_episode
-from hapo_rl.tasks import Task
+from hapo_rl.core.config import HAPOConfig
+from hapo_rl.core.gate import BetaGate
+from hapo_rl.core.rollout import Episode
+from hapo_rl.core.tasks import Task
 from hapo_rl.teachers.base import Teacher, covered
+from hapo_rl.teachers.episodes import teacher_episode
 
 
 class HAPO(Guided):

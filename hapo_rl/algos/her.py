@@ -23,11 +23,11 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from hapo_rl.algos.sb3 import RunFolderMixin
-from hapo_rl.config import HERConfig
+from hapo_rl.common.io import atomic_write
+from hapo_rl.core.config import HERConfig
+from hapo_rl.core.rollout import evaluation_rng
+from hapo_rl.core.tasks import StartStates, Task, is_success, resolve_env_id
 from hapo_rl.envs.mujoco import is_goal_conditioned, make_goal_env
-from hapo_rl.io import atomic_write
-from hapo_rl.rollout import evaluation_rng
-from hapo_rl.tasks import StartStates, Task, is_success, resolve_env_id
 
 
 def _training_env(task: Task) -> gym.Env:

@@ -17,8 +17,8 @@ import numpy as np
 
 from hapo_rl.algos.grpo import IterationStats
 from hapo_rl.algos.guided import Guided
-from hapo_rl.config import JSRLConfig
-from hapo_rl.rollout import collect_episodes, success_rate
+from hapo_rl.core.config import JSRLConfig
+from hapo_rl.core.rollout import collect_episodes, success_rate
 from hapo_rl.teachers.base import covered
 
 

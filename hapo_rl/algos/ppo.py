@@ -22,12 +22,12 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from hapo_rl.algos.sb3 import RunFolderMixin
-from hapo_rl.config import PPOConfig
-from hapo_rl.envpool import EnvPool
-from hapo_rl.io import atomic_write
-from hapo_rl.policies import policy_kwargs_for
-from hapo_rl.rollout import evaluate
-from hapo_rl.tasks import StartStates, Task, resolve_env_id
+from hapo_rl.common.io import atomic_write
+from hapo_rl.core.config import PPOConfig
+from hapo_rl.core.envpool import EnvPool
+from hapo_rl.core.policies import policy_kwargs_for
+from hapo_rl.core.rollout import evaluate
+from hapo_rl.core.tasks import StartStates, Task, resolve_env_id
 
 
 def _training_env(task: Task) -> gym.Env:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from hapo_rl.gate import group_mean_rate
+from hapo_rl.core.gate import group_mean_rate
 from hapo_rl.methods import METHODS, group_mean_gated
 from hapo_rl.report.results import REPS, RETURN, SUCCESS, Results
 from hapo_rl.report.stats import (

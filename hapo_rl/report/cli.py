@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 import hapo_rl
-from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.io import write_json
+from hapo_rl.common.cli import OneLineParser, UsageError
+from hapo_rl.common.io import write_json
 from hapo_rl.report import claims, figures
-from hapo_rl.report.results import REPS, Results, experiment_folders, load
+from hapo_rl.report.results import REPS, NothingFinished, Results, experiment_folders, load
 from hapo_rl.report.tables import all_tables
 
 
@@ -118,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         folders = experiment_folders() if args.all else [args.results]
         if not folders:
             raise UsageError("no experiment's results under results/")
-        loaded = [load(f) for f in folders]
+        loaded = []
+        for folder in folders:
+            try:
+                loaded.append(load(folder))
+            except NothingFinished:
+                if not args.all:
+                    raise
+                print(f"skipped {folder}: no run has finished yet")
     except UsageError as exc:
         print(f"hapo_rl.report: error: {exc}", file=sys.stderr)
         return 2

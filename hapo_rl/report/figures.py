@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from rliable import library, plot_utils  # noqa: E402
 
-from hapo_rl.gate import group_mean_rate  # noqa: E402
+from hapo_rl.core.gate import group_mean_rate  # noqa: E402
 from hapo_rl.methods import METHODS, group_mean_gated  # noqa: E402
 from hapo_rl.report.results import Results  # noqa: E402
 from hapo_rl.report.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hapo_rl.cli import UsageError
+from hapo_rl.common.cli import UsageError
 from hapo_rl.report.stats import injection_at_success, on_grid, steps_to
 
 SUCCESS, RETURN = "eval_success_rate", "eval_return_mean"
@@ -126,10 +126,17 @@ def _read(path: Path, read: Callable[[Path], Any], needs: type | tuple[str, ...]
     )
 
 
+class NothingFinished(UsageError):
+    """An experiment's results folder in which no run has finished yet."""
+
+
 def load(folder: Path) -> Results:
-    """Read an experiment's results folder; ``UsageError`` if it is not one."""
+    """Read an experiment's results folder; ``UsageError`` if it is not one, ``NothingFinished``
+    if no run of it has finished yet."""
     needed = ("experiment.json", "runs.csv", "curves.parquet")
     missing = [n for n in needed if not (folder / n).is_file()]
+    if (folder / "experiment.json").is_file() and missing:  # the runner writes those at a run's end
+        raise NothingFinished(f"{folder}: no run has finished yet; nothing to report")
     if not folder.is_dir() or missing:
         raise UsageError(
             f"{folder} is not an experiment's results folder (missing {', '.join(missing)}); "
@@ -176,7 +183,7 @@ def load(folder: Path) -> Results:
         else pd.DataFrame(columns=[*keys, "run_dir", "git_commit"])
     )
     if not len(run_table):
-        raise UsageError(f"{folder}: no run has finished yet; nothing to report")
+        raise NothingFinished(f"{folder}: no run has finished yet; nothing to report")
     teachers = folder / "teachers.csv"
     return Results(
         folder.name, folder, experiment, done, gate, run_table, budget, left_out,

@@ -25,9 +25,9 @@ import minigrid
 import pandas as pd
 from tqdm import tqdm
 
-from hapo_rl.cli import OneLineParser, UsageError
-from hapo_rl.io import git_commit, write_csv, write_json
-from hapo_rl.tasks import is_success, make_env, resolve_env_id
+from hapo_rl.common.cli import OneLineParser, UsageError
+from hapo_rl.common.io import git_commit, write_csv, write_json
+from hapo_rl.core.tasks import is_success, make_env, resolve_env_id
 from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered, in_unit_interval
 from hapo_rl.teachers.registry import load_teacher
 

@@ -6,9 +6,9 @@ import importlib
 import inspect
 from typing import Any
 
+from hapo_rl.core.tasks import TaskError
 from hapo_rl.envs.minigrid import is_minigrid
 from hapo_rl.envs.mujoco import is_mujoco
-from hapo_rl.tasks import TaskError
 from hapo_rl.teachers.base import FunctionTeacher, Teacher, TimeBound
 
 

@@ -1,4 +1,4 @@
-"""Episode collection: many start states at once with batched policy inference, and teacher runs.
+"""Episode collection: many start states at once with batched policy inference.
 
 Every env runs exactly one episode from the seed it is given; ``terminated`` and ``truncated``
 are kept apart on each episode. Steps of envs whose episode has ended are not taken.
@@ -11,15 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
 
-from hapo_rl.envpool import EnvPool
-from hapo_rl.tasks import is_success
-from hapo_rl.teachers.base import Teacher
-from hapo_rl.timing import Stopwatch
+from hapo_rl.common.timing import Stopwatch
+from hapo_rl.core.envpool import EnvPool
 
 
 @dataclass
@@ -154,49 +151,3 @@ def evaluate(
         "return_mean": float(np.mean([e.ret for e in episodes])),
         "length_mean": float(np.mean([e.length for e in episodes])),
     }
-
-
-def teacher_episode(
-    env: gym.Env,
-    teacher: Teacher,
-    seed: int,
-    replay: Sequence[Any] | None = None,
-    watch: Stopwatch | None = None,
-) -> Episode:
-    """Run the teacher from start state ``seed``, or replay its earlier ``actions`` from there
-    (for a deterministic teacher: the env steps again, the planning is skipped). The stored
-    observations are the policy's (what the wrapped env returns); the behaviour log-prob of a
-    scripted action is 0."""
-    watch = watch or Stopwatch()
-    with watch.section("env"):
-        obs, _ = env.reset(seed=int(seed))
-    if replay is None:
-        with watch.section("teacher"):
-            teacher.reset(env, int(seed))
-    all_obs, actions, rewards = [], [], []
-    while True:
-        if replay is None:
-            with watch.section("teacher"):
-                action = teacher.act(env, obs)
-            if not env.action_space.contains(action):
-                raise ValueError(f"the teacher returned {action!r}, outside {env.action_space}")
-        else:
-            action = replay[len(actions)]
-        with watch.section("env"):
-            next_obs, reward, terminated, truncated, info = env.step(action)
-        all_obs.append(obs)
-        actions.append(action)
-        rewards.append(float(reward))
-        obs = next_obs
-        if terminated or truncated:
-            break
-    return Episode(
-        seed=int(seed),
-        obs=np.stack(all_obs),
-        actions=np.stack([np.asarray(a) for a in actions]),
-        log_probs=np.zeros(len(actions), np.float32),
-        rewards=np.asarray(rewards, np.float32),
-        success=is_success(terminated, reward, info),
-        terminated=bool(terminated),
-        from_teacher=True,
-    )

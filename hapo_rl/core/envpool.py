@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from hapo_rl.runtime import tune_process
-from hapo_rl.tasks import is_success
+from hapo_rl.common.runtime import tune_process
+from hapo_rl.core.tasks import is_success
 
 
 class Transition(NamedTuple):
