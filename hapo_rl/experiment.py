@@ -546,6 +546,10 @@ def teacher_table(specs: list[RunSpec], out: Path) -> pd.DataFrame:
     return table
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m hapo_rl.experiment", description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="experiment file (TOML)")
@@ -632,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     start = time.perf_counter()
+    signal.signal(signal.SIGTERM, _stop)  # kill or a cluster scheduler: as Ctrl-C
     try:
         if args.backend == "ray":
             _ray(commands, args.address, done)

@@ -324,7 +324,8 @@ n_train_seeds = 16
 """
 
 
-def test_ctrl_c_stops_a_sweep_within_seconds_and_a_rerun_finishes_it(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_a_sweep_within_seconds_and_a_rerun_finishes_it(tmp_path, stop):
     path, out = tmp_path / "sweep.toml", tmp_path / "out"
     path.write_text(SWEEP)
     cmd = [sys.executable, "-m", "hapo_rl.experiment", str(path), "--out", str(out)]
@@ -333,7 +334,7 @@ def test_ctrl_c_stops_a_sweep_within_seconds_and_a_rerun_finishes_it(tmp_path):
     summaries = lambda: list(out.glob("grpo/*/s*/summary.json"))  # noqa: E731
     wait_for(lambda: len(summaries()) >= 1)
     time.sleep(0.5)  # the second run is under way
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)  # Ctrl-C, or kill (SIGTERM) as a cluster scheduler sends it
     start = time.perf_counter()
     _, err = proc.communicate(timeout=30)
     assert time.perf_counter() - start < 15
