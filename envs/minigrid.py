@@ -150,10 +150,12 @@ class AgentViewObservation(gym.ObservationWrapper, gym.utils.RecordConstructorAr
 VIEWS = ("egocentric", "allocentric", "partial")
 
 
-def make(env_id: str, view: str = "egocentric") -> gym.Env:
-    """A MiniGrid env with the observation ``view`` (one of ``VIEWS``)."""
-    if view == "partial":
-        return AgentViewObservation(gym.make(env_id))
+def make(env_id: str, view: str = "egocentric", source: gym.Env | None = None) -> gym.Env:
+    """A MiniGrid env with the observation ``view`` (one of ``VIEWS``), wrapping ``source``
+    (the registered env, made here if not given)."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    return FullGridObservation(gym.make(env_id), egocentric=view == "egocentric")
+    source = gym.make(env_id) if source is None else source
+    if view == "partial":
+        return AgentViewObservation(source)
+    return FullGridObservation(source, egocentric=view == "egocentric")

@@ -72,11 +72,12 @@ def is_mujoco(env_id: str) -> bool:
     return env_id.split(":")[-1] in TASK_IDS
 
 
-def make_goal_env(env_id: str) -> gym.Env:
+def make_goal_env(env_id: str, **kwargs: Any) -> gym.Env:
     """The task with its goal-conditioned dict observation (for HER); PointMaze ends at the
-    goal."""
+    goal. ``kwargs`` go to ``gymnasium.make`` (``render_mode``)."""
     register()
-    kwargs = {"continuing_task": False} if env_id.startswith("PointMaze") else {}
+    if env_id.startswith("PointMaze"):
+        kwargs["continuing_task"] = False
     return gym.make(env_id, **kwargs)
 
 
@@ -85,10 +86,10 @@ def is_goal_conditioned(env_id: str) -> bool:
     return is_mujoco(env_id) and env_id.split(":")[-1] != SPARSE_REACHER
 
 
-def make(env_id: str) -> gym.Env:
+def make(env_id: str, source: gym.Env | None = None) -> gym.Env:
     """The task as the policy sees it: PointMaze ending at the goal, dict observations
-    flattened."""
-    env = make_goal_env(env_id)
+    flattened; ``source`` is the goal env to wrap (made here if not given)."""
+    env = make_goal_env(env_id) if source is None else source
     if isinstance(env.observation_space, gym.spaces.Dict):
         env = gym.wrappers.FlattenObservation(env)
     return env

@@ -3,7 +3,7 @@
 The package in layers, each importing only those before it: ``common`` (plumbing), ``envs``
 (the tasks' envs), ``core`` (the algorithm's building blocks), ``teachers``, ``algos`` (the
 methods' algorithms), ``methods`` (what ``--algo`` names), the commands ``run`` (with
-``recording``) and ``experiment``, and ``report``.
+``recording``), ``play`` and ``experiment``, and ``report``.
 """
 
 import importlib

@@ -169,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--teacher",
         default=None,
-        help="module:callable returning a teacher (default: the task's scripted teacher)",
+        metavar="SPEC",
+        help="module:callable returning a teacher, or minari:DIR to replay a Minari dataset's "
+        "episodes (python -m hapo_rl.teachers.record writes one) (default: the task's "
+        "scripted teacher)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument(
@@ -535,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
             f"policy was never updated: --total-steps {config['total_steps']} is less than one "
             f"iteration of {model.config.groups_per_iter} x {model.config.group_size} episodes "
             "here; give a larger budget",
+            file=sys.stderr,
+        )
+    if isinstance(model, GRPO) and model.exhausted():
+        print(
+            f"hapo_rl.run: the teacher's dataset was used up after {model.num_timesteps} of "
+            f"--total-steps {config['total_steps']} env steps, so training ended there",
             file=sys.stderr,
         )
     print(_report(json.loads((run_dir / "summary.json").read_text()), run_dir))

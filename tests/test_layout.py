@@ -19,6 +19,7 @@ LAYERS = [
     "hapo_rl.methods",
     "hapo_rl.recording",
     "hapo_rl.run",
+    "hapo_rl.play",
     "hapo_rl.experiment",
     "hapo_rl.report",
 ]
@@ -92,7 +93,15 @@ def test_the_report_imports_only_downwards():
 
 
 @pytest.mark.parametrize(
-    "module", ["hapo_rl.run", "hapo_rl.experiment", "hapo_rl.report", "hapo_rl.teachers.evaluate"]
+    "module",
+    [
+        "hapo_rl.run",
+        "hapo_rl.experiment",
+        "hapo_rl.report",
+        "hapo_rl.teachers.evaluate",
+        "hapo_rl.teachers.record",
+        "hapo_rl.play",
+    ],
 )
 def test_every_command_the_readme_names_still_runs(module):
     import subprocess

@@ -4,6 +4,9 @@
 each iteration the teacher runs from ``demos_per_iter`` training start states (every step
 charged), its successful episodes replace the dataset's earlier episode from the same start
 state, and the policy takes ``n_epochs`` passes' worth of random minibatches from the dataset.
+With a recorded teacher (a Minari dataset) each iteration draws start states the dataset holds
+and BC has not used yet, each charged once; the run ends when the dataset is used up, after
+``n_epochs`` passes' worth of minibatches over its steps (raise ``n_epochs`` for more).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from hapo_rl.algos.grpo import IterationStats, NumericalError
 from hapo_rl.algos.guided import Guided
 from hapo_rl.core.config import BCConfig
 from hapo_rl.core.rollout import Episode
+from hapo_rl.teachers.base import is_recorded
 
 
 def _nll_step(
@@ -72,11 +76,26 @@ class BC(Guided):
         if getattr(self, "dataset", None) is None:  # a loaded model keeps its saved dataset
             self.dataset: dict[int, Episode] = {}
 
+    def _unused(self) -> list[int]:
+        """A recorded teacher's training start states BC has not used yet."""
+        return [s for s in self._covered(self.task.train_seeds) if s not in self.teacher_paid]
+
+    def _draw(self) -> np.ndarray:
+        """This iteration's start states: ``demos_per_iter`` of the training pool, or of a
+        recorded teacher's unused ones."""
+        pool = self._unused() if is_recorded(self.teacher) else self.task.train_seeds
+        size = min(self.config.demos_per_iter, len(pool))
+        return self.rng.choice(pool, size=size, replace=False)
+
+    def exhausted(self) -> bool:
+        """Whether a recorded teacher's dataset is used up, so nothing is left to spend."""
+        return is_recorded(self.teacher) and not self._unused()
+
     def _iteration(self) -> IterationStats:
         cfg = self.config
-        keys = self.rng.choice(self.task.train_seeds, size=cfg.demos_per_iter, replace=False)
+        keys = self._draw()
         demos = self._demos(self._covered(keys))
-        steps = sum(d.length for d in demos)
+        steps = self._charge(demos)
         self.dataset.update({d.seed: d for d in demos if d.success})
         loss = float("nan")
         if self.dataset:

@@ -318,11 +318,16 @@ class GRPO(BaseAlgorithm):
             self.logger.record("time/iteration_s", time.perf_counter() - t0)
             if self._n_updates % log_interval == 0:
                 self.logger.dump(self.num_timesteps)
-            if not cb.on_step():
+            if not cb.on_step() or self.exhausted():
                 break
         self._budget_end = None
         cb.on_training_end()
         return self
+
+    def exhausted(self) -> bool:
+        """Whether the method has nothing left to spend its budget on (BC on a used-up
+        dataset); training ends then."""
+        return False
 
     def save_checkpoint(self, path: Path) -> None:
         """Save with torch's RNG state, through a temporary file renamed into place, after

@@ -2,7 +2,9 @@
 
 HAPO, JSRL and BC derive from ``Guided``. A teacher episode runs in an env of its own and
 every step of it is charged to the budget. A teacher that declares ``deterministic = True``
-plans once per start state; its actions are replayed after that (the env still steps).
+plans once per start state; its actions are replayed after that (the env still steps). A
+recorded teacher (a dataset, ``is_recorded``) is data: each start state's episode is charged
+once, when first used, and start states it holds no episode for have no teacher.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hapo_rl.algos.grpo import GRPO
 from hapo_rl.core.config import TeacherConfig
 from hapo_rl.core.rollout import Episode
 from hapo_rl.core.tasks import Task
-from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered, has_episode, is_recorded
 from hapo_rl.teachers.episodes import teacher_episode
 from hapo_rl.teachers.registry import load_teacher
 
@@ -60,6 +62,7 @@ class Guided(GRPO):
         self._teacher_env = self.task.make()
         if getattr(self, "_teacher_plans", None) is None:  # a loaded model keeps its plans
             self._teacher_plans: dict[int, list[Any]] = {}
+            self.teacher_paid: set[int] = set()  # a recorded teacher's start states charged
         if getattr(self, "teacher", None) is None and hasattr(self, "teacher_spec"):
             self.teacher = self._make_teacher(self.teacher_spec)  # loaded, teacher not pickled
 
@@ -96,14 +99,36 @@ class Guided(GRPO):
             )
         return demos
 
+    def _charge(self, demos: Iterable[Episode]) -> int:
+        """The env steps the budget is charged for ``demos``: all of their steps, or for a
+        recorded teacher the steps of start states not charged before."""
+        if not is_recorded(self.teacher):
+            return sum(d.length for d in demos)
+        steps = 0
+        for demo in demos:
+            if demo.seed not in self.teacher_paid:
+                self.teacher_paid.add(demo.seed)
+                steps += demo.length
+        return steps
+
+    def _has_teacher(self, seed: int) -> bool:
+        """Whether start state ``seed`` has a teacher: within ``teacher_coverage``, and held
+        by the teacher's dataset for a recorded one."""
+        return covered(seed, self.config.teacher_coverage) and has_episode(self.teacher, seed)
+
     def _covered(self, seeds: Iterable[int]) -> list[int]:
-        """The start states among ``seeds`` that have a teacher (``teacher_coverage``)."""
-        return [int(s) for s in seeds if covered(int(s), self.config.teacher_coverage)]
+        """The start states among ``seeds`` that have a teacher (``_has_teacher``)."""
+        return [int(s) for s in seeds if self._has_teacher(int(s))]
 
     def check_teacher(self) -> None:
         """Run the teacher on training start states until it succeeds once; raise
         ``TeacherError`` if it raises, acts outside the action space, or never succeeds."""
         seeds = self._covered(self.task.train_seeds)[:TEACHER_GIVE_UP]
+        if not seeds:
+            raise TeacherError(
+                f"no training start state (reset seeds 0..{self.task.n_train - 1}) has a "
+                "teacher: the dataset holds none of them, or teacher_coverage is 0"
+            )
         for seed in seeds:
             if self._teacher_episode(seed).success:
                 return

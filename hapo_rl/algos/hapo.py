@@ -32,7 +32,7 @@ from hapo_rl.core.config import HAPOConfig
 from hapo_rl.core.gate import BetaGate
 from hapo_rl.core.rollout import Episode
 from hapo_rl.core.tasks import Task
-from hapo_rl.teachers.base import Teacher, covered
+from hapo_rl.teachers.base import Teacher
 from hapo_rl.teachers.episodes import teacher_episode
 
 
@@ -71,7 +71,7 @@ class HAPO(Guided):
         n = cfg.warm_start_demos
         seeds = self.rng.choice(self.task.train_seeds, size=n, replace=n > self.task.n_train)
         demos = self._demos(self._covered(seeds))
-        steps = sum(d.length for d in demos)
+        steps = self._charge(demos)
         good = [d for d in demos if d.success]
         with self.watch.section("learn"):
             loss = (
@@ -120,7 +120,7 @@ class HAPO(Guided):
         teacher episode with probability at least 0.5); a start state without a teacher, or a
         gate that never injects, is never open."""
         open_probability = self.gate.open_probability(key)
-        return covered(key, self.config.teacher_coverage) and open_probability >= 0.5
+        return self._has_teacher(key) and open_probability >= 0.5
 
     def _kept_episode(self, key: int) -> tuple[Episode | None, int]:
         """The kept successful teacher episode of ``key`` and the env steps spent on it now:
@@ -138,7 +138,7 @@ class HAPO(Guided):
         if demo.success:
             self._kept[key] = demo
             self.kept_actions[key] = demo.actions
-        return (demo if demo.success else None), demo.length
+        return (demo if demo.success else None), self._charge([demo])
 
     def _injected(self, key: int, n: int) -> tuple[list[Episode], int]:
         """``n`` successful teacher episodes of ``key`` (fewer if the teacher fails) and their
@@ -150,7 +150,7 @@ class HAPO(Guided):
         for demo in demos:
             if demo.success and key not in self.kept_actions:
                 self._kept[key], self.kept_actions[key] = demo, demo.actions
-        return [d for d in demos if d.success], sum(d.length for d in demos)
+        return [d for d in demos if d.success], self._charge(demos)
 
     # -- the hooks into GRPO's iteration ---------------------------------------------------
 
@@ -178,7 +178,7 @@ class HAPO(Guided):
             key = group[0].seed
             successes = sum(e.success for e in group)
             self.gate.update(key, successes, len(group) - successes)
-            if not covered(key, cfg.teacher_coverage):
+            if not self._has_teacher(key):
                 continue
             if cfg.mix_every_group:
                 n = 1

@@ -19,7 +19,6 @@ from hapo_rl.algos.grpo import IterationStats
 from hapo_rl.algos.guided import Guided
 from hapo_rl.core.config import JSRLConfig
 from hapo_rl.core.rollout import collect_episodes, success_rate
-from hapo_rl.teachers.base import covered
 
 
 class JSRL(Guided):
@@ -46,13 +45,13 @@ class JSRL(Guided):
         rollins: list[list] = []
         steps = 0
         for key in map(int, keys):
-            if fraction == 0 or not covered(key, self.config.teacher_coverage):
+            if fraction == 0 or not self._has_teacher(key):
                 rollins.append([])
                 continue
             plan = self._teacher_plans.get(key) if deterministic else None
             if plan is None:
                 demo = self._demos([key])[0]
-                steps += demo.length
+                steps += self._charge([demo])
                 plan = list(demo.actions)
             rollins.append(plan[: int(fraction * len(plan))])
         return rollins, steps

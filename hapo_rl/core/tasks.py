@@ -64,19 +64,35 @@ def resolve_env_id(name: str) -> str:
     return env_id
 
 
-def make_env(env_id: str) -> gym.Env:
-    """Make one env as the policy sees it (MiniGrid ids get the full-grid observation, the
-    sparse MuJoCo tasks a flat observation)."""
+def make_source_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """The env as registered, before the policy's observation (PointMaze ending at its goal, a
+    user env without a step limit given ``EPISODE_LIMIT``): what datasets record and what
+    renders. ``kwargs`` go to ``gymnasium.make`` (``render_mode``)."""
     if minigrid_tasks.is_minigrid(env_id):
-        return minigrid_tasks.make(env_id)
+        return gym.make(env_id, **kwargs)
     if mujoco_tasks.is_mujoco(env_id):
-        return mujoco_tasks.make(env_id)
+        return mujoco_tasks.make_goal_env(env_id, **kwargs)
     module, _, bare_id = env_id.rpartition(":")
     if module:
         importlib.import_module(module)  # as gymnasium.make does, before reading the spec
     if gym.spec(bare_id).max_episode_steps is None:
-        return gym.make(env_id, max_episode_steps=EPISODE_LIMIT)
-    return gym.make(env_id)
+        kwargs["max_episode_steps"] = EPISODE_LIMIT
+    return gym.make(env_id, **kwargs)
+
+
+def policy_view(env_id: str, source: gym.Env) -> gym.Env:
+    """``source`` (from ``make_source_env``) as the policy sees it: MiniGrid ids get the
+    full-grid observation, the sparse MuJoCo tasks a flat observation, user envs their own."""
+    if minigrid_tasks.is_minigrid(env_id):
+        return minigrid_tasks.make(env_id, source=source)
+    if mujoco_tasks.is_mujoco(env_id):
+        return mujoco_tasks.make(env_id, source=source)
+    return source
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """Make one env as the policy sees it (``policy_view`` of ``make_source_env``)."""
+    return policy_view(env_id, make_source_env(env_id, **kwargs))
 
 
 def is_success(terminated: bool, reward: SupportsFloat, info: dict[str, Any]) -> bool:

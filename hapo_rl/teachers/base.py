@@ -127,3 +127,22 @@ def detours(seed: int, share: float) -> bool:
 def covered(seed: int, coverage: float) -> bool:
     """Whether a teacher with ``coverage`` exists for start state ``seed`` (fixed per seed)."""
     return unit_hash(seed, "coverage") < coverage
+
+
+def _innermost(teacher: Teacher) -> Teacher:
+    while hasattr(teacher, "teacher"):  # NoisyTeacher, TimeBound
+        teacher = teacher.teacher
+    return teacher
+
+
+def has_episode(teacher: Teacher, seed: int) -> bool:
+    """Whether ``teacher`` can act from start state ``seed``: a teacher with ``covers(seed)``
+    (a dataset's) says so, any other can act from every start state."""
+    covers = getattr(_innermost(teacher), "covers", None)
+    return covers is None or bool(covers(seed))
+
+
+def is_recorded(teacher: Teacher) -> bool:
+    """Whether ``teacher``'s episodes are data (``recorded = True``), each start state's
+    charged to the budget once, rather than env steps charged every time."""
+    return bool(getattr(_innermost(teacher), "recorded", False))

@@ -28,8 +28,8 @@ from tqdm import tqdm
 from hapo_rl.common.cli import OneLineParser, UsageError
 from hapo_rl.common.io import git_commit, write_csv, write_json
 from hapo_rl.core.tasks import is_success, make_env, resolve_env_id
-from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered, in_unit_interval
-from hapo_rl.teachers.registry import load_teacher
+from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.registry import add_teacher_options, check_teacher_options, load_teacher
 
 HELD_OUT_SEED = 1_000_000
 COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour", "epsilon")
@@ -158,19 +158,7 @@ def build_parser() -> OneLineParser:
         help="env ids or family aliases; 'mujoco' for the sparse MuJoCo tasks (default: every "
         "MiniGrid task of results/teachers/minigrid.csv)",
     )
-    parser.add_argument(
-        "--teacher",
-        default=None,
-        metavar="MODULE:NAME",
-        help="a user's teacher, as python -m hapo_rl.run --teacher takes it (default: each "
-        "task's scripted teacher)",
-    )
-    parser.add_argument(
-        "--detour", type=float, default=0.0, help="share of episodes the teacher detours in"
-    )
-    parser.add_argument(
-        "--epsilon", type=float, default=0.0, help="probability of a random action per step"
-    )
+    add_teacher_options(parser, "each task's scripted teacher")
     parser.add_argument(
         "--out",
         type=Path,
@@ -187,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.episodes < 1:
             raise UsageError(f"--episodes must be positive, got {args.episodes}")
-        for name in ("detour", "epsilon"):
-            in_unit_interval(f"--{name}", getattr(args, name))
+        check_teacher_options(args)
         if args.envs == ["mujoco"]:
             from hapo_rl.envs.mujoco import TASK_IDS
 

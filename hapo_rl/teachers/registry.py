@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from hapo_rl.core.tasks import TaskError
 from hapo_rl.envs.minigrid import is_minigrid
 from hapo_rl.envs.mujoco import is_mujoco
-from hapo_rl.teachers.base import FunctionTeacher, Teacher, TimeBound
+from hapo_rl.teachers.base import FunctionTeacher, Teacher, TimeBound, in_unit_interval
+from hapo_rl.teachers.dataset import PREFIX, DatasetTeacher
 
 
 def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> Teacher:
@@ -17,8 +19,8 @@ def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> T
     a function taking no arguments that returns one, or a plain function ``act(env)`` or
     ``act(env, obs)`` that returns the next action. A user's teacher is bounded in time
     (``TimeBound``). Without a spec, MiniGrid ids get the scripted planner and the sparse
-    MuJoCo tasks their scripted controllers. Anything wrong raises ``TaskError`` naming the
-    spec."""
+    MuJoCo tasks their scripted controllers; ``"minari:LOCATION"`` replays a Minari dataset
+    (``DatasetTeacher``). Anything wrong raises ``TaskError`` naming the spec."""
     if spec is None:
         if is_minigrid(env_id):
             from hapo_rl.teachers.minigrid import MiniGridTeacher
@@ -29,6 +31,8 @@ def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> T
 
             return teacher_for(env_id, detour)
         raise TaskError(f"no built-in teacher for {env_id}; pass --teacher module:callable")
+    if spec.startswith(PREFIX):
+        return DatasetTeacher(env_id, spec[len(PREFIX) :])
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise TaskError(f"--teacher must look like module:callable, got '{spec}'")
@@ -73,3 +77,26 @@ def _as_teacher(spec: str, found: Any) -> Teacher:
     if not isinstance(teacher, Teacher):
         raise TaskError(f"teacher '{spec}' has no reset(env, seed) and act(env, obs) methods")
     return teacher
+
+
+def add_teacher_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--teacher``, ``--detour`` and ``--epsilon`` for a command that runs a teacher;
+    ``default`` says which teacher runs without ``--teacher``."""
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        metavar="MODULE:NAME",
+        help=f"a user's teacher, as python -m hapo_rl.run --teacher takes it (default: {default})",
+    )
+    parser.add_argument(
+        "--detour", type=float, default=0.0, help="share of episodes the teacher detours in"
+    )
+    parser.add_argument(
+        "--epsilon", type=float, default=0.0, help="probability of a random action per step"
+    )
+
+
+def check_teacher_options(args: argparse.Namespace) -> None:
+    """``ValueError`` unless ``--detour`` and ``--epsilon`` are in [0, 1]."""
+    for name in ("detour", "epsilon"):
+        in_unit_interval(f"--{name}", getattr(args, name))
