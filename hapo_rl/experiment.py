@@ -51,6 +51,7 @@ from tqdm import tqdm
 from hapo_rl.common.cli import OneLineParser, UsageError
 from hapo_rl.common.io import atomic_write, write_csv, write_json
 from hapo_rl.core.tasks import Task, TaskError, resolve_env_id
+from hapo_rl.cost import estimate
 from hapo_rl.envs.mujoco import is_goal_conditioned
 from hapo_rl.methods import METHODS
 from hapo_rl.teachers import load_teacher
@@ -400,9 +401,13 @@ class Runs:
 INTERRUPTED = 130
 
 
-def _execute(command: list[str], cwd: str) -> tuple[int, str]:
-    """``Runs.execute`` in a process of its own (a Ray task)."""
-    return Runs().execute(command, cwd)
+def _execute(spec: RunSpec, out: str, cwd: str) -> tuple[int, str]:
+    """One run as a Ray task, in a process of its own. The command is made where the task
+    starts, so that a task Ray retries after its node was lost resumes from the run's last
+    checkpoint rather than starting over, and does nothing if the run had finished."""
+    if spec.status(Path(out)) == "finished":
+        return 0, ""
+    return Runs().execute(spec.command(Path(out)), cwd)
 
 
 def _local(
@@ -428,29 +433,48 @@ def _local(
 
 
 def _ray(
-    commands: list[list[str]], address: str | None, done: Callable[[int, tuple[int, str]], None]
+    specs: list[RunSpec],
+    out: Path,
+    address: str | None,
+    done: Callable[[int, tuple[int, str]], None],
 ) -> None:
+    """Each run as a Ray task (one CPU) on the cluster at ``address`` (a local instance if
+    None). A task whose node is lost is retried elsewhere by Ray (``RETRIES``), resuming its
+    run; one that still cannot finish is reported as failed, for a rerun to finish."""
     try:
         import ray
+        from ray.exceptions import RayError
     except ImportError:
         raise ExperimentError("--backend ray needs Ray: pip install 'hapo_rl[ray]'") from None
-    ray.init(
-        address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
+    ray.init(  # "local": a fresh instance, never a cluster an earlier `ray start` left behind
+        address=address or "local",
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
     )
-    remote = ray.remote(num_cpus=1)(_execute)
-    refs = {remote.remote(c, os.getcwd()): i for i, c in enumerate(commands)}
+    remote = ray.remote(num_cpus=1, max_retries=RETRIES)(_execute)
+    where = str(out.absolute())  # every node must see the same --out folder
+    refs = {remote.remote(spec, where, os.getcwd()): i for i, spec in enumerate(specs)}
     pending = list(refs)
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for ref in ready:
-                done(refs[ref], ray.get(ref))
+                try:
+                    result = ray.get(ref)
+                except RayError as exc:  # its node lost more often than Ray retries
+                    result = (1, f"lost on the cluster: {type(exc).__name__}")
+                done(refs[ref], result)
     except KeyboardInterrupt:
         for ref in pending:  # a killed task's run dies with it (PR_SET_PDEATHSIG)
             ray.cancel(ref, force=True)
         raise
     finally:
         ray.shutdown()
+
+
+#: Times Ray reruns a run's task whose node died (each rerun resumes the run).
+RETRIES = 3
 
 
 def _tagged(frame: pd.DataFrame, name: str, spec: RunSpec, out: Path) -> pd.DataFrame:
@@ -574,6 +598,18 @@ def build_parser() -> OneLineParser:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the grid and its env steps; run nothing"
     )
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the grid's projected CPU hours and its wall-clock on --workers workers, "
+        "from the runs timed under --timings; run nothing",
+    )
+    parser.add_argument(
+        "--timings",
+        type=Path,
+        default=Path("results"),
+        help="folder whose finished runs (summary.json) time --estimate (default: results)",
+    )
     return parser
 
 
@@ -588,6 +624,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, specs = experiment.name, experiment.specs
     out = (args.out or Path("results") / name).absolute()
+    if args.estimate:
+        table, line = estimate(specs, args.timings, args.workers)
+        print(f"{name}" + (f" (profile {args.profile})" if args.profile else "") + ":")
+        print(table.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
+        print(line)
+        return 0
     if args.dry_run:
         for s in specs:
             settings = " ".join(f"{k}={v}" for k, v in s.settings)
@@ -639,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # kill or a cluster scheduler: as Ctrl-C
     try:
         if args.backend == "ray":
-            _ray(commands, args.address, done)
+            _ray(todo, out, args.address, done)
         else:
             _local(commands, args.workers, done)
     except ExperimentError as exc:

@@ -241,3 +241,25 @@ def test_the_shipped_experiments_are_valid_in_every_profile(path):
         assert experiment.specs and experiment.reference in experiment.methods
         # the experiments have at least 5 seeds; the tuning sweep 3, the smoke test 1
         assert len(experiment.seeds) >= {"smoke": 1, "tuning": 3}.get(path.stem, 5)
+
+
+def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, capsys):
+    from hapo_rl.cost import estimate, makespan
+
+    timed = tmp_path / "timed"
+    for i, (steps, wall) in enumerate([(600, 6.0), (600, 12.0), (300, 100.0)]):
+        run = timed / f"r{i}"
+        run.mkdir(parents=True)
+        summary = {"algo": "hapo", "env_id": "tests.tiny:Corridor-v0", "total_steps": steps}
+        (run / "summary.json").write_text(json.dumps({**summary, "wall_time_s": wall}))
+    path = write(tmp_path, GRID.replace("total_steps = 600", "total_steps = 1200"))
+    table, line = estimate(load_experiment(path).specs, timed, workers=2)
+    hapo = table.set_index("method").loc["hapo"]
+    # the median of the runs at the largest budget timed (600 steps: 9 s), not the 300-step one
+    assert hapo["timed_at"] == 600 and hapo["timed_runs"] == 2 and hapo["runs"] == 2
+    assert hapo["cpu_hours"] == pytest.approx(2 * 1200 * 9.0 / 600 / 3600)
+    assert "2 runs have no timed run" in line  # grpo
+    assert makespan([4, 3, 3, 2], 2) == 6 and makespan([5, 1], 4) == 5
+    assert main([str(path), "--estimate", "--timings", str(timed)]) == 0
+    assert "4 runs: 0.0 CPU hours" in capsys.readouterr().out
+    assert not (Path("results") / path.stem).exists()  # ran nothing

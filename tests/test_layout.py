@@ -20,6 +20,7 @@ LAYERS = [
     "hapo_rl.recording",
     "hapo_rl.run",
     "hapo_rl.play",
+    "hapo_rl.cost",
     "hapo_rl.experiment",
     "hapo_rl.report",
 ]

@@ -138,20 +138,25 @@ def teacher_use(runs: dict[str, Results]) -> list[str]:
     return _table(header, rows)
 
 
-#: An injection rate whose interval lies wholly below this at training success 0.95 "goes to
-#: zero"; wholly above it, it does not.
-VANISHED = 0.05
+#: A gate's teacher use "goes to zero" where its injection rate's interval at training success
+#: 0.95 lies wholly below this share of the v1 rule's analytic rate there, P(S <= 6 | 8, 0.95)
+#: = 0.057 for the reviewer's reading (N = 8, tau = 0.8): the rule whose injection stays
+#: positive at every success below 1 is the reference, and a gate at half its rate or less is
+#: told apart from it. Wholly above, it "does not vanish" (it is at the v1 rule's floor).
+VANISHED_SHARE = 0.5
 
 
 def vanishing(runs: dict[str, Results]) -> list[str]:
     """For experiments with the paper's v1 gate: each teacher-using method's injection rate
-    at training success 0.95 (and at 0.9), against the v1 rule's analytic rate there."""
+    at training success 0.9 and 0.95, against the v1 rule's analytic rate there."""
     rows = []
     level, low, high = SUCCESS_BANDS[-1]
     for name, r in runs.items():
         v1 = group_mean_gated(r.experiment["methods"])
-        if not v1:
+        rules = sorted({(c.group_size, c.tau) for c in v1.values() if not c.adaptive_tau})
+        if not rules:
             continue
+        floor = VANISHED_SHARE * min(float(group_mean_rate(level, n, tau)) for n, tau in rules)
         for m in r.methods:
             if not METHODS[r.experiment["methods"][m]["algo"]].uses_teacher:
                 continue
@@ -161,13 +166,12 @@ def vanishing(runs: dict[str, Results]) -> list[str]:
                 continue
             e90, e95 = (mean_estimate(v, REPS) if v else None for v in at.values())
             verdict = _compare(
-                e95, Estimate(VANISHED, VANISHED, VANISHED), "goes to zero", "does not vanish",
-                "not shown",
-            )  # fmt: skip
+                e95, Estimate(floor, floor, floor), "goes to zero", "does not vanish", "not shown"
+            )
             verdict = verdict if _enough(r, m) else FEW
             text90 = fmt_estimate(e90, 3) if e90 else "-"
             rows.append(_row(_link(name, "consistency"), m, text90, fmt_estimate(e95, 3), verdict))
-        for n, tau in sorted({(c.group_size, c.tau) for c in v1.values() if not c.adaptive_tau}):
+        for n, tau in rules:
             values = [f"{float(group_mean_rate(x, n, tau)):.3f}" for x in (0.9, level)]
             rows.append(_row(name, f"v1 rule, analytic (N = {n}, tau = {tau})", *values, "-"))
     header = ("experiment", "method", "injection at training success 0.9", "at 0.95", "verdict")
@@ -245,7 +249,10 @@ CLAIMS: list[tuple[str, str, Callable[[dict[str, Results]], list[str]]]] = [
         "1: any group of 8 with (1 + S) / 10 < 0.8 gets a teacher trace) against this "
         "project's per-start-state Thompson gate: the share of groups given a teacher episode "
         "while training success is 0.925-0.975, and 0.85-0.925. Goes to zero if its interval "
-        f"lies wholly below {VANISHED}; does not vanish if wholly above.",
+        f"at 0.95 lies wholly below {VANISHED_SHARE:g} x the v1 rule's analytic rate there "
+        "(P(S <= 6 | 8, 0.95) = 0.057, so 0.029): the v1 rule's rate stays positive at every "
+        "success below 1, and a gate at half of it or less is told apart from it; does not "
+        "vanish if wholly above.",
         lambda runs: [*teacher_use(runs), *vanishing(runs)],
     ),
     (
