@@ -89,7 +89,7 @@ METHODS: dict[str, Method] = {
     ),
     "mixed": Method(
         HAPO,
-        "one teacher episode joins every group, failed or not (LUFFY-style policy shaping)",
+        "one teacher episode joins every group, failed or not, no gate (hapo's teacher loss)",
         fixed={"mix_every_group": True},
     ),
     "bc": Method(BC, "behaviour cloning on the teacher's successful episodes only"),

@@ -60,13 +60,15 @@ def test_failing_teacher_is_never_injected_and_reported():
 
 def test_shaping_loss_on_teacher_steps():
     model = HAPO(ENV, teacher=RightTeacher(), seed=0, teacher_loss="shaping", **SMALL)
+    actions = th.tensor([1, 0])
+    dist = model.policy.get_distribution(th.zeros(2, *model.observation_space.shape))
     logp = th.log(th.tensor([0.5, 0.5]))
     adv = th.tensor([2.0, 2.0])
-    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]))
+    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]), dist, actions)
     assert loss[0].item() == pytest.approx(-(0.5 / 0.6) * 2.0)
     assert loss[1].item() == pytest.approx(-min(0.5, 1.2) * 2.0)  # clipped ratio 0.5 on-policy
     model.config.teacher_loss = "imitation"
-    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]))
+    loss = model._step_loss(logp, th.zeros(2), adv, th.tensor([True, False]), dist, actions)
     assert loss[0].item() == pytest.approx(-2.0 * np.log(0.5))
 
 
@@ -198,3 +200,56 @@ def test_the_annealed_v1_gate_stops_firing_as_the_policy_succeeds():
     assert model.gate.threshold < 0.1  # below (1 + 0) / 10: no group can fire any more
     late, _ = model._augment_groups([group_with(50, 0)])
     assert not any(e.from_teacher for e in late[0])
+
+
+def _gaussian(mean, std):
+    from stable_baselines3.common.distributions import DiagGaussianDistribution
+
+    mean = th.as_tensor(mean, dtype=th.float32).requires_grad_(True)
+    dist = DiagGaussianDistribution(mean.shape[-1])
+    return dist.proba_distribution(mean, th.log(th.as_tensor(std, dtype=th.float32))), mean
+
+
+def test_shaping_on_continuous_actions_is_a_box_probability_whatever_the_scale():
+    from scipy.stats import norm
+
+    from hapo_rl.core.shaping import teacher_probability
+
+    box, teacher = 0.05, th.tensor([[0.3, -0.2]])
+    dist, _ = _gaussian([[0.25, 0.0]], [0.1, 0.4])
+    p = teacher_probability(dist, teacher, dist.log_prob(teacher), th.ones(2), box)
+    each = [norm.cdf((a + box - m) / s) - norm.cdf((a - box - m) / s)
+            for a, m, s in ((0.3, 0.25, 0.1), (-0.2, 0.0, 0.4))]  # fmt: skip
+    assert float(p) == pytest.approx(float(np.sqrt(each[0] * each[1])), rel=1e-5)
+    sharp, _ = _gaussian([[0.3, -0.2]], [1e-3, 1e-3])  # all mass on the teacher's action
+    assert float(teacher_probability(sharp, teacher, sharp.log_prob(teacher), th.ones(2), box)) == (
+        pytest.approx(1.0)
+    )
+    grads = []
+    for k in (1.0, 100.0):  # the same policy on an action space k times larger
+        dist, mean = _gaussian([[0.25 * k, 0.0]], [0.1 * k, 0.4 * k])
+        p = teacher_probability(dist, teacher * k, dist.log_prob(teacher * k), k * th.ones(2), box)
+        (p / (p + 0.1)).sum().backward()
+        grads.append((float(p), (mean.grad * k).numpy()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5) and 0 < grads[0][0] < 1
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-4)
+    assert np.abs(grads[0][1]).min() > 0  # the teacher's gradient does not vanish
+
+
+def test_shaping_on_discrete_actions_is_the_actions_probability():
+    from stable_baselines3.common.distributions import CategoricalDistribution
+
+    from hapo_rl.core.shaping import teacher_probability
+
+    dist = CategoricalDistribution(3).proba_distribution(th.log(th.tensor([[0.2, 0.5, 0.3]])))
+    action = th.tensor([1])
+    p = teacher_probability(dist, action, dist.log_prob(action), None, 0.05)
+    assert float(p) == pytest.approx(0.5)
+
+
+def test_hapo_learns_continuous_actions_from_shaping_on_its_teacher_steps():
+    env = "tests.tiny:ContinuousCorridor-v0"
+    kwargs = dict(teacher=ContinuousRightTeacher(), seed=0, teacher_loss="shaping", **SMALL)
+    hapo = HAPO(env, **kwargs).learn(25_000)
+    assert hapo.evaluate(100)["success_rate"] >= 0.9
+    assert GRPO(env, seed=0, **SMALL).learn(25_000).evaluate(100)["success_rate"] <= 0.1

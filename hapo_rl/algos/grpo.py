@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -167,9 +168,16 @@ class GRPO(BaseAlgorithm):
         return groups, 0
 
     def _step_loss(
-        self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
+        self,
+        log_probs: th.Tensor,
+        old_log_probs: th.Tensor,
+        adv: th.Tensor,
+        teacher: th.Tensor,
+        dist: Distribution,
+        actions: th.Tensor,
     ) -> th.Tensor:
-        """Per-step policy loss. On-policy steps: PPO's clipped ratio objective."""
+        """Per-step policy loss (``dist`` the policy's distribution at the steps, ``actions``
+        the actions taken). On-policy steps: PPO's clipped ratio objective."""
         ratio = th.exp(log_probs - old_log_probs)
         clip = self.config.clip_range
         return -th.min(ratio * adv, th.clamp(ratio, 1 - clip, 1 + clip) * adv)
@@ -269,7 +277,9 @@ class GRPO(BaseAlgorithm):
                 dist = self.policy.get_distribution(obs[mb])
                 logp = dist.log_prob(actions[mb])
                 entropy = dist.entropy()
-                per_step = self._step_loss(logp, old_logp[mb], adv[mb], teacher[mb])
+                per_step = self._step_loss(
+                    logp, old_logp[mb], adv[mb], teacher[mb], dist, actions[mb]
+                )
                 wn = weights[mb] / weights[mb].sum()
                 loss = (wn * per_step).sum()
                 if entropy is not None:

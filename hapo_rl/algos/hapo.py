@@ -22,8 +22,10 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch as th
+from stable_baselines3.common.distributions import Distribution
 
 from hapo_rl.algos.bc import clone
 from hapo_rl.algos.grpo import IterationStats
@@ -31,6 +33,7 @@ from hapo_rl.algos.guided import Guided
 from hapo_rl.core.config import HAPOConfig
 from hapo_rl.core.gate import BetaGate
 from hapo_rl.core.rollout import Episode
+from hapo_rl.core.shaping import teacher_probability
 from hapo_rl.core.tasks import Task
 from hapo_rl.teachers.base import Teacher
 from hapo_rl.teachers.episodes import teacher_episode
@@ -226,11 +229,23 @@ class HAPO(Guided):
         return [(self._kept_episode(k)[0], self.kept_advantage[k]) for k in fires]
 
     def _step_loss(
-        self, log_probs: th.Tensor, old_log_probs: th.Tensor, adv: th.Tensor, teacher: th.Tensor
+        self,
+        log_probs: th.Tensor,
+        old_log_probs: th.Tensor,
+        adv: th.Tensor,
+        teacher: th.Tensor,
+        dist: Distribution,
+        actions: th.Tensor,
     ) -> th.Tensor:
-        on_policy = super()._step_loss(log_probs, old_log_probs, adv, teacher)
+        on_policy = super()._step_loss(log_probs, old_log_probs, adv, teacher, dist, actions)
         if self.config.teacher_loss == "shaping":
-            p = th.exp(log_probs)
+            space = self.action_space
+            half = (
+                th.as_tensor((space.high - space.low) / 2, dtype=th.float32)
+                if isinstance(space, gym.spaces.Box)
+                else None
+            )
+            p = teacher_probability(dist, actions, log_probs, half, self.config.shaping_box)
             off_policy = -(p / (p + self.config.shaping_gamma)) * adv
         else:
             off_policy = -adv * log_probs

@@ -163,6 +163,14 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         ("shaping", "imitation"),
     )
     shaping_gamma: float = _opt(0.1, "gamma of the policy-shaping function", None, "positive")
+    shaping_box: float = _opt(
+        0.05,
+        "continuous actions: policy shaping's p is the probability of a box this many "
+        "half-ranges of each action dimension around the teacher's action (geometric mean "
+        "over dimensions), not the density",
+        None,
+        "positive",
+    )
     horizon_cut: float = _opt(
         2.0,
         "while a start state's gate is open (an all-failure group would get a teacher episode "
