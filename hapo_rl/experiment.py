@@ -97,7 +97,8 @@ class RunSpec:
         return dataclasses.asdict(method.config_class(**method.settings(self.algo, given)))
 
     def mismatch(self, out: Path) -> str | None:
-        """How the run already in this run's folder differs from it, if it does."""
+        """How the run already in this run's folder differs from it, if it does; a setting
+        its config.json lacks (added to the package since) counts at its default."""
         path = self.run_dir(out) / "config.json"
         if not path.is_file():
             return None
@@ -116,6 +117,10 @@ class RunSpec:
             "teacher": dict(self.settings).get("teacher"),
             **self.resolved_settings(),
         }
+        # a setting added after the run was made ran at its default
+        fields = dataclasses.fields(METHODS[self.algo].config_class)
+        defaults = {f.name: f.default for f in fields}
+        saved = {**{k: d for k, d in defaults.items() if k not in saved}, **saved}
         diff = [f"{k} {saved.get(k)!r} != {v!r}" for k, v in want.items() if saved.get(k) != v]
         return ", ".join(diff) or None
 

@@ -184,6 +184,7 @@ BEFORE = {
     "tau": 0.5, "adaptive_tau": False, "forgetting": 0.9, "gate_key": "start_state",
     "gate_prior": "uniform", "fixed_prob": 0.5, "n_inject": 1, "mix_every_group": False,
     "teacher_loss": "shaping", "shaping_gamma": 0.1, "warm_start_demos": 0,
+    "shaping_box": 0.05,  # added since: on continuous actions the box, not the density
     "warm_start_epochs": 20, "teacher_epsilon": 0.0, "teacher_detour": 0.0,
     "teacher_coverage": 1.0,
     "horizon_cut": 0.0, "teacher_reuse": False, "teacher_replay": 0, "forget_by": "visit",

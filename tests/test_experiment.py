@@ -263,3 +263,17 @@ def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, ca
     assert main([str(path), "--estimate", "--timings", str(timed)]) == 0
     assert "4 runs: 0.0 CPU hours" in capsys.readouterr().out
     assert not (Path("results") / path.stem).exists()  # ran nothing
+
+
+def test_a_run_made_before_a_setting_existed_matches_at_its_default(tmp_path):
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 0
+    config_path = out / "hapo" / "Corridor-v0" / "s0" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["settings"]["shaping_box"]  # as a run made before the setting was added
+    config_path.write_text(json.dumps(config))
+    spec = next(s for s in load_experiment(path).specs if s.method == "hapo" and s.seed == 0)
+    assert spec.mismatch(out) is None
+    changed = write(tmp_path, GRID.replace('algo = "hapo"', 'algo = "hapo"\nshaping_box = 0.2'))
+    spec = next(s for s in load_experiment(changed).specs if s.method == "hapo" and s.seed == 0)
+    assert spec.mismatch(out) == "shaping_box 0.05 != 0.2"
