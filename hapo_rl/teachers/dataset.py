@@ -26,6 +26,7 @@ import numpy as np
 
 from hapo_rl.core.tasks import TaskError, make_source_env, policy_view
 from hapo_rl.teachers.base import Teacher
+from hapo_rl.teachers.episodes import teacher_episode
 
 #: ``--teacher minari:LOCATION``: a dataset folder (or its ``data`` folder), or the id of a
 #: dataset in Minari's local storage (``MINARI_DATASETS_PATH``).
@@ -114,8 +115,6 @@ def record(
     exist; it appears whole or not at all). Returns (episodes, steps, successes)."""
     minari = require_minari()
     from minari.data_collector.episode_buffer import EpisodeBuffer
-
-    from hapo_rl.teachers.episodes import teacher_episode
 
     tap = _Tap(make_source_env(env_id))
     env = policy_view(env_id, tap)
