@@ -1,13 +1,15 @@
-"""Why behaviour cloning does not learn FetchPush: offline imitation of two teachers by two
+"""Why behaviour cloning did not learn FetchPush: offline imitation of two teachers by three
 policies, measured on held-out start states with the mean action.
 
-Teachers: the shipped ``FetchPushTeacher``, which keeps a phase (up, over, down, push) that the
-policy cannot see, and a stateless variant here that derives the phase from the state at
-every step, so that a memoryless policy can imitate it. Policies: the group methods' Gaussian
-MLP (2 x 64, raw observations, negative log-likelihood, ``n_epochs`` passes) and a 3 x 256 ReLU
-MLP on observations standardised with the demonstrations' mean and standard deviation
-(mean-squared error). Each is trained on ``--episodes`` teacher episodes from training start
-states (50 env steps each) and evaluated on 50 held-out start states.
+Teachers: the one shipped before issue 17 (``PhasedPushTeacher`` here), which keeps a phase
+(up, over, down, push) that the policy cannot see, and the shipped ``FetchPushTeacher``, which
+reads the phase off the state at every step, so that a memoryless policy can imitate it.
+Policies: the group methods' Gaussian MLP before (2 x 64, raw observations), a 3 x 256 ReLU MLP
+on observations standardised with the demonstrations' mean and standard deviation
+(mean-squared error), and the group methods' Gaussian policy now (3 x 256 on running
+standardisation); the Gaussians are cloned by negative log-likelihood. Each is trained on
+``--episodes`` teacher episodes from training start states (50 env steps each) and evaluated
+on 50 held-out start states.
 
     python benchmarks/fetchpush_imitation.py [--episodes 1000] [--epochs 50] [--out FILE.json]
 """
@@ -23,8 +25,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from hapo_rl.common.io import git_commit, write_json
+from hapo_rl.core.policies import update_statistics
 from hapo_rl.core.tasks import HELD_OUT_OFFSET, make_env
 from hapo_rl.methods import METHODS
 from hapo_rl.teachers.mujoco import FetchPushTeacher, _fetch_state, _move
@@ -32,13 +36,13 @@ from hapo_rl.teachers.mujoco import FetchPushTeacher, _fetch_state, _move
 ENV = "FetchPush-v4"
 
 
-class StatelessPushTeacher(FetchPushTeacher):
-    """FetchPushTeacher's approach and push with the phase read off the state each step: push
-    when level with the object, behind it and in line with the goal; descend when above the
-    point behind it; move over at height; else rise."""
+class PhasedPushTeacher(FetchPushTeacher):
+    """The FetchPush teacher shipped before: the same approach and push, but the phase (up,
+    over, down, push) is kept in the teacher, where the policy cannot see it."""
 
     def reset(self, env: gym.Env, seed: int) -> None:
-        pass
+        super().reset(env, seed)
+        self.phase = "up"
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, obj, goal = _fetch_state(env)
@@ -48,15 +52,23 @@ class StatelessPushTeacher(FetchPushTeacher):
             return np.array([0.0, 0.0, 0.0, -1.0], np.float32)
         u = to_goal / distance
         behind = np.array([*(obj[:2] - self.behind * u), obj[2]])
-        offset = obj[:2] - grip[:2]
-        lateral = np.linalg.norm(offset - (offset @ u) * u)
-        if abs(grip[2] - obj[2]) < 0.02 and lateral < 0.015 and 0 < offset @ u < self.behind + 0.02:
-            return _move(np.array([*(goal[:2] - self.contact * u), obj[2]]), grip, 5.0, -1.0)
-        if np.linalg.norm(grip[:2] - behind[:2]) < 0.015:
-            return _move(behind, grip, 10.0, -1.0)
-        if grip[2] > obj[2] + self.height - 0.02:
+        if self.phase == "up":
+            if grip[2] > obj[2] + self.height - 0.02:
+                self.phase = "over"
+            return _move(np.array([*grip[:2], obj[2] + self.height]), grip, 10.0, -1.0)
+        if self.phase == "over":
+            if np.linalg.norm(grip[:2] - behind[:2]) < 0.01:
+                self.phase = "down"
             return _move(behind + [0.0, 0.0, self.height], grip, 10.0, -1.0)
-        return _move(np.array([*grip[:2], obj[2] + self.height]), grip, 10.0, -1.0)
+        if self.phase == "down":
+            if abs(grip[2] - obj[2]) < 0.01:
+                self.phase = "push"
+            return _move(behind, grip, 10.0, -1.0)
+        offset = obj[:2] - grip[:2]
+        lateral = offset - (offset @ u) * u
+        if np.linalg.norm(lateral) > 0.015 or offset @ u < 0:
+            self.phase = "up"
+        return _move(np.array([*(goal[:2] - self.contact * u), obj[2]]), grip, 5.0, -1.0)
 
 
 def episodes(env: gym.Env, teacher: Any, seeds: range) -> tuple[np.ndarray, np.ndarray, float]:
@@ -93,10 +105,7 @@ def held_out(env: gym.Env, act: Any, n: int = 50) -> float:
     return wins / n
 
 
-def gaussian_mlp(obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
-    """The group methods' policy, cloned by negative log-likelihood; acts with its mean."""
-    method = METHODS["bc"]
-    policy = method.cls(ENV, seed=0, **method.settings("bc", {})).policy
+def _nll_fit(policy: ActorCriticPolicy, obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
     x, y = th.as_tensor(obs), th.as_tensor(actions)
     for _ in range(epochs):
         for mb in th.randperm(len(x)).split(256):
@@ -105,6 +114,26 @@ def gaussian_mlp(obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
             loss.backward()
             policy.optimizer.step()
     return lambda o: policy.predict(o, deterministic=True)[0]
+
+
+def small_gaussian(obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
+    """The group methods' policy before: a Gaussian 2 x 64 MLP on raw observations, cloned by
+    negative log-likelihood; acts with its mean."""
+    env = make_env(ENV)
+    policy = ActorCriticPolicy(
+        env.observation_space, env.action_space, lambda _: 3e-4, net_arch=[64, 64]
+    )
+    return _nll_fit(policy, obs, actions, epochs)
+
+
+def project_gaussian(obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
+    """The group methods' policy now (``policy_kwargs_for``: a Gaussian 3 x 256 ReLU MLP on
+    observations standardised by its running statistics), cloned by negative log-likelihood
+    after the statistics have seen the demonstrations; acts with its mean."""
+    method = METHODS["bc"]
+    policy = method.cls(ENV, seed=0, **method.settings("bc", {})).policy
+    update_statistics(policy, obs)
+    return _nll_fit(policy, obs, actions, epochs)
 
 
 def standardised_mlp(obs: np.ndarray, actions: np.ndarray, epochs: int) -> Any:
@@ -141,15 +170,16 @@ def main() -> None:
     env = make_env(ENV)
     rows = []
     for teacher_name, teacher in (
-        ("shipped (phased)", FetchPushTeacher()),
-        ("stateless", StatelessPushTeacher()),
+        ("phased (before)", PhasedPushTeacher()),
+        ("shipped (stateless)", FetchPushTeacher()),
     ):
         obs, actions, train_success = episodes(env, teacher, range(args.episodes))
         held = range(HELD_OUT_OFFSET, HELD_OUT_OFFSET + 50)
         teacher_held_out = episodes(env, teacher, held)[2]
         for policy_name, fit in (
-            ("gaussian 2x64, raw obs, NLL", gaussian_mlp),
+            ("gaussian 2x64, raw obs, NLL (before)", small_gaussian),
             ("3x256, standardised obs, MSE", standardised_mlp),
+            ("gaussian 3x256, running standardisation, NLL (now)", project_gaussian),
         ):
             start = time.perf_counter()
             act = fit(obs, actions, args.epochs)

@@ -72,6 +72,15 @@ def test_bc_learns_the_corridor_from_the_teacher_alone():
     assert model.evaluate(20)["success_rate"] >= 0.9
 
 
+def test_bc_runs_the_teacher_from_every_training_start_state_before_any_twice():
+    model = BC(ENV, teacher=RightTeacher(), seed=0, demos_per_iter=3, n_train_seeds=10)
+    draws = [model._draw() for _ in range(4)]
+    first = np.concatenate(draws[:3])
+    assert sorted(first[:9]) == sorted(set(first[:9])) and len(set(first)) == 9
+    assert set(draws[3][:1]) == set(range(10)) - set(first)  # the last fresh one, then repeats
+    assert len(set(draws[3])) == 3
+
+
 def test_bc_grpo_warm_start_is_charged_and_cloned():
     model = HAPO(
         ENV, teacher=RightTeacher(), seed=0, gate="never", warm_start_demos=16,

@@ -18,9 +18,11 @@ def test_short_run_writes_the_run_folder(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = [*TINY, *SMALL, "--total-steps", "600", "--eval-every", "200", "--eval-episodes", "5"]
     assert main([*args, "--run-dir", str(run_dir), "--seed", "3"]) == 0
-    assert "held-out success" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "held-out success" in out and "sampled, " in out  # discrete actions: sampled first
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env_id"] == "tests.tiny:Corridor-v0" and config["seed"] == 3
+    assert config["headline_eval"] == "sampled"
     assert {"package_version", "git_commit", "settings", "command"} <= config.keys()
     curves = pd.read_csv(run_dir / "curves.csv")
     assert {

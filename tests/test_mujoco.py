@@ -3,10 +3,13 @@ HAPO's continuous-action path (Gaussian policy, teacher injection) trains."""
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 
-from hapo_rl import HAPO
+from hapo_rl import BC, HAPO, PPOBaseline
+from hapo_rl.core.policies import Standardise
 from hapo_rl.core.tasks import is_success, make_env, resolve_env_id
 from hapo_rl.envs.mujoco import SPARSE_REACHER
 from hapo_rl.run import main
@@ -94,6 +97,7 @@ def test_her_trains_checkpoints_with_its_buffer_and_resumes(tmp_path):
             "200", "--eval-episodes", "2", "--learning-starts", "100", "--batch-size", "32",
             "--net-width", "32", "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
     assert main(args) == 0
+    assert json.loads((run_dir / "config.json").read_text())["headline_eval"] == "greedy"
     assert (run_dir / "model.buffer.pkl").is_file() and (
         run_dir / "model.prev.buffer.pkl"
     ).is_file()
@@ -123,3 +127,58 @@ def test_a_pointmaze_detour_avoids_the_goal_where_it_can():
     # a dead end whose only way out passes the goal: the detour goes past it and back
     route = _detour_route(grid, (1, 1), (1, 2), 0)
     assert route[0] == (1, 1) and route[-1] == (1, 2) and len(route) > 3
+
+
+def test_standardise_keeps_the_statistics_of_every_batch_and_clips():
+    space = gym.spaces.Box(-np.inf, np.inf, (3,))
+    norm = Standardise(space, clip=5.0, eps=1e-2)
+    x = th.tensor([[1.0, 2.0, 3.0]])
+    assert th.allclose(norm(x), x, atol=1e-3)  # the identity before any update
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(2.0, 3.0, (50, 3)), rng.normal(-1.0, 0.5, (7, 3))
+    norm.update(a)
+    norm.update(b)
+    both = np.concatenate([a, b])
+    assert np.allclose(norm.mean.numpy(), both.mean(0)) and np.allclose(norm.var, both.var(0))
+    z = norm(th.as_tensor(both[:4], dtype=th.float32)).numpy()
+    expected = (both[:4] - both.mean(0)) / np.sqrt(both.var(0) + 1e-4)
+    assert np.allclose(z, expected, atol=1e-5)
+    far = th.full((1, 3), 1e6)
+    assert th.all(norm(far) == 5.0)
+
+
+def test_group_methods_update_the_statistics_after_the_update_they_sampled_for(monkeypatch):
+    model = HAPO(
+        "PointMaze_UMaze-v3", seed=0, gate="always", warm_start_demos=0, group_size=2,
+        groups_per_iter=2, n_train_seeds=4,
+    )  # fmt: skip
+    extractor = model.policy.features_extractor
+    assert isinstance(extractor, Standardise)
+    counts, update = [], model._update
+
+    def checked(batch_eps):
+        counts.append(float(extractor.count))
+        for episode in [e for e, _ in batch_eps if not e.from_teacher]:
+            # the policy still gives the probabilities the episode was sampled with
+            dist = model.policy.get_distribution(th.as_tensor(episode.obs))
+            assert np.allclose(
+                dist.log_prob(th.as_tensor(episode.actions)).detach(), episode.log_probs, atol=1e-4
+            )
+        return update(batch_eps)
+
+    monkeypatch.setattr(model, "_update", checked)
+    stats = [model._iteration() for _ in range(2)]
+    assert counts[0] == 0 < counts[1] < float(extractor.count)
+    assert all(s.teacher_steps > 0 for s in stats)
+
+
+def test_bc_and_ppo_update_the_statistics_and_a_checkpoint_keeps_them(tmp_path):
+    bc = BC("PointMaze_UMaze-v3", seed=0, demos_per_iter=2, n_train_seeds=4)
+    stats = bc._iteration()
+    assert float(bc.policy.features_extractor.count) == stats.env_steps > 0
+    bc.save(tmp_path / "bc.zip")
+    loaded = BC.load(tmp_path / "bc.zip")
+    assert th.equal(loaded.policy.features_extractor.mean, bc.policy.features_extractor.mean)
+    ppo = PPOBaseline("PointMaze_UMaze-v3", seed=0, n_steps=64, n_envs=1, batch_size=32)
+    ppo.learn(64)
+    assert float(ppo.policy.features_extractor.count) == 64

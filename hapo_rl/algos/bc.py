@@ -1,8 +1,8 @@
 """Behaviour cloning: maximise the policy's log-likelihood of teacher actions.
 
 ``clone`` is the update (also HAPO's warm start); ``BC`` is static teacher forcing as a method:
-each iteration the teacher runs from ``demos_per_iter`` training start states (every step
-charged), its successful episodes replace the dataset's earlier episode from the same start
+each iteration the teacher runs from ``demos_per_iter`` training start states (those it has
+not run from yet first; every step charged), its successful episodes replace the dataset's earlier episode from the same start
 state, and the policy takes ``n_epochs`` passes' worth of random minibatches from the dataset.
 With a recorded teacher (a Minari dataset) each iteration draws start states the dataset holds
 and BC has not used yet, each charged once; the run ends when the dataset is used up, after
@@ -20,6 +20,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from hapo_rl.algos.grpo import IterationStats, NumericalError
 from hapo_rl.algos.guided import Guided
 from hapo_rl.core.config import BCConfig
+from hapo_rl.core.policies import update_statistics
 from hapo_rl.core.rollout import Episode
 from hapo_rl.teachers.base import is_recorded
 
@@ -51,8 +52,10 @@ def clone(
     max_grad_norm: float = 0.5,
 ) -> float:
     """``epochs`` passes of minibatch negative log-likelihood on the episodes' steps with the
-    policy's own optimiser; returns the last epoch's mean loss."""
+    policy's own optimiser, after adding them to its observation statistics; returns the last
+    epoch's mean loss."""
     obs, actions = _stack(episodes)
+    update_statistics(policy, obs.numpy())
     policy.set_training_mode(True)
     mean_loss = float("nan")
     for _ in range(epochs):
@@ -75,17 +78,30 @@ class BC(Guided):
         super()._setup_model()
         if getattr(self, "dataset", None) is None:  # a loaded model keeps its saved dataset
             self.dataset: dict[int, Episode] = {}
+            self.drawn: set[int] = set()  # start states the teacher has been run from
 
     def _unused(self) -> list[int]:
         """A recorded teacher's training start states BC has not used yet."""
         return [s for s in self._covered(self.task.train_seeds) if s not in self.teacher_paid]
 
     def _draw(self) -> np.ndarray:
-        """This iteration's start states: ``demos_per_iter`` of the training pool, or of a
-        recorded teacher's unused ones."""
-        pool = self._unused() if is_recorded(self.teacher) else self.task.train_seeds
-        size = min(self.config.demos_per_iter, len(pool))
-        return self.rng.choice(pool, size=size, replace=False)
+        """This iteration's start states: ``demos_per_iter`` of the training pool, those the
+        teacher has not been run from first (a scripted teacher would repeat its episode), or
+        of a recorded teacher's unused ones."""
+        n = self.config.demos_per_iter
+        if is_recorded(self.teacher):
+            pool = self._unused()
+            return self.rng.choice(pool, size=min(n, len(pool)), replace=False)
+        fresh = [s for s in self.task.train_seeds if s not in self.drawn]
+        if len(fresh) >= n:
+            keys = self.rng.choice(fresh, size=n, replace=False)
+        else:
+            rest = [s for s in self.task.train_seeds if s in self.drawn]
+            keys = np.concatenate(
+                [fresh, self.rng.choice(rest, size=n - len(fresh), replace=False)]
+            )
+        self.drawn.update(int(k) for k in keys)
+        return keys.astype(int)
 
     def exhausted(self) -> bool:
         """Whether a recorded teacher's dataset is used up, so nothing is left to spend."""
@@ -96,7 +112,10 @@ class BC(Guided):
         keys = self._draw()
         demos = self._demos(self._covered(keys))
         steps = self._charge(demos)
-        self.dataset.update({d.seed: d for d in demos if d.success})
+        new = [d for d in demos if d.success]
+        self.dataset.update({d.seed: d for d in new})
+        if new:
+            update_statistics(self.policy, np.concatenate([d.obs for d in new]))
         loss = float("nan")
         if self.dataset:
             with self.watch.section("learn"):

@@ -29,7 +29,7 @@ from hapo_rl.common.timing import Stopwatch
 from hapo_rl.core.advantages import group_advantages
 from hapo_rl.core.config import GroupConfig
 from hapo_rl.core.envpool import EnvPool
-from hapo_rl.core.policies import policy_kwargs_for
+from hapo_rl.core.policies import policy_kwargs_for, update_statistics
 from hapo_rl.core.rollout import Episode, collect_episodes, evaluate, success_rate
 from hapo_rl.core.tasks import Task, resolve_env_id
 
@@ -234,6 +234,8 @@ class GRPO(BaseAlgorithm):
         t_steps = sum(e.length for e, _ in batch_eps if e.from_teacher)
         with self.watch.section("learn"):
             loss = self._update(batch_eps) if batch_eps else 0.0
+        if groups:  # after the update, which used the statistics the episodes were sampled with
+            update_statistics(self.policy, np.concatenate([e.obs for g in groups for e in g]))
         n = len(groups) or float("nan")  # every group cut by the budget: nothing to report
         return IterationStats(
             env_steps=env_steps,

@@ -25,7 +25,7 @@ from hapo_rl.algos.sb3 import RunFolderMixin
 from hapo_rl.common.io import atomic_write
 from hapo_rl.core.config import PPOConfig
 from hapo_rl.core.envpool import EnvPool
-from hapo_rl.core.policies import policy_kwargs_for
+from hapo_rl.core.policies import policy_kwargs_for, update_statistics
 from hapo_rl.core.rollout import evaluate
 from hapo_rl.core.tasks import StartStates, Task, resolve_env_id
 
@@ -99,6 +99,7 @@ class PPOBaseline(RunFolderMixin, PPO):
 
     def train(self) -> None:
         super().train()
+        update_statistics(self.policy, self.rollout_buffer.observations)
         loss = float(self.logger.name_to_value.get("train/loss", float("nan")))
         self._record_update(self.n_steps * self.n_envs, loss)
 

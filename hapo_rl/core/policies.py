@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from hapo_rl.envs.minigrid import CHANNEL_SIZES, is_minigrid
+from hapo_rl.envs.mujoco import is_mujoco
 
 
 class GridEncoder(BaseFeaturesExtractor):
@@ -57,13 +59,62 @@ class GridEncoder(BaseFeaturesExtractor):
         return self.linear(self.cnn(cells))
 
 
+class Standardise(BaseFeaturesExtractor):
+    """Flat observations standardised with running statistics, clipped to +-``clip`` standard
+    deviations (as in HER's normaliser). The statistics are buffers, saved with the policy,
+    and change only through ``update``, which the methods call with the observations they have
+    just learnt from, so that the log-probabilities an update uses are the ones it sampled
+    with. Before the first update they are the identity."""
+
+    def __init__(self, observation_space: gym.spaces.Box, clip: float = 5.0, eps: float = 1e-2):
+        super().__init__(observation_space, int(np.prod(observation_space.shape)))
+        self.clip, self.eps = clip, eps
+        self.register_buffer("count", th.zeros((), dtype=th.float64))
+        self.register_buffer("mean", th.zeros(self.features_dim, dtype=th.float64))
+        self.register_buffer("var", th.ones(self.features_dim, dtype=th.float64))
+
+    @th.no_grad()
+    def update(self, observations: np.ndarray) -> None:
+        """Merge a batch of observations into the running mean and variance (Chan et al.)."""
+        x = th.as_tensor(observations, dtype=th.float64).reshape(-1, self.features_dim)
+        n = x.shape[0]
+        if n == 0:
+            return
+        batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.mean += delta * n / total
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        x = observations.flatten(1)
+        std = (self.var + self.eps**2).sqrt().to(x.dtype)
+        return ((x - self.mean.to(x.dtype)) / std).clamp(-self.clip, self.clip)
+
+
+def update_statistics(policy: nn.Module, observations: np.ndarray) -> None:
+    """Pass ``observations`` to the policy's ``Standardise`` extractor, if it has one."""
+    extractor = getattr(policy, "features_extractor", None)
+    if isinstance(extractor, Standardise):
+        extractor.update(observations)
+
+
 def policy_kwargs_for(env_id: str) -> dict[str, Any]:
     """stable-baselines3 ``policy_kwargs`` giving the project's network for ``env_id``: the grid
-    encoder for MiniGrid, an MLP otherwise."""
+    encoder for MiniGrid; for the sparse MuJoCo tasks a 3 x 256 ReLU MLP on standardised
+    observations (HER's network); a 2 x 64 MLP otherwise."""
     if is_minigrid(env_id):
         return {
             "features_extractor_class": GridEncoder,
             "net_arch": {"pi": [64], "vf": [64]},
+            "activation_fn": nn.ReLU,
+        }
+    if is_mujoco(env_id):
+        return {
+            "features_extractor_class": Standardise,
+            "net_arch": {"pi": [256] * 3, "vf": [256] * 3},
             "activation_fn": nn.ReLU,
         }
     return {"net_arch": {"pi": [64, 64], "vf": [64, 64]}}

@@ -51,7 +51,7 @@ def _pairs(results: Results, x: str, y: str, column: str) -> tuple[list, list]:
 
 
 def _improvement(results: Results, x: str, y: str) -> Estimate | None:
-    a, b = _pairs(results, x, y, SUCCESS)
+    a, b = _pairs(results, x, y, results.headline)
     return improvement_estimate(a, b, REPS) if a else None
 
 
@@ -110,7 +110,7 @@ def beats(runs: dict[str, Results], others: Sequence[str]) -> list[str]:
                 continue
             e = _improvement(r, "hapo", other)
             if e is not None:
-                tasks = len(_pairs(r, "hapo", other, SUCCESS)[0])
+                tasks = len(_pairs(r, "hapo", other, r.headline)[0])
                 link = _link(name, "improvement")
                 verdict = _better(e) if _enough(r, "hapo", other) else FEW
                 rows.append(_row(link, other, fmt_estimate(e), tasks, verdict))
@@ -190,7 +190,7 @@ def teacher_gap(runs: dict[str, Results]) -> list[str]:
             if algo not in ("hapo", "bc", "mixed"):
                 continue
             for i in range(len(r.tasks)):
-                s, ret = (against_teacher(r, m, i, c, REPS) for c in (SUCCESS, RETURN))
+                s, ret = (against_teacher(r, m, i, c, REPS) for c in (r.headline, RETURN))
                 if s is None or ret is None:
                     continue
                 if _enough(r, m):
@@ -311,7 +311,7 @@ def headline_md(runs: dict[str, Results]) -> str:
             if m not in r.methods:
                 cells += ["-", "-"]
                 continue
-            present = [s for s in r.final(m, SUCCESS) if len(s)]
+            present = [s for s in r.final(m, r.headline) if len(s)]
             cells += [fmt_estimate(iqm_estimate(present, REPS)), r.reached(m, 0.9)]
         rows.append(_row(*cells))
     budgets = "; ".join(

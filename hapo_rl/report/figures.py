@@ -23,7 +23,7 @@ from rliable import library, plot_utils  # noqa: E402
 
 from hapo_rl.core.gate import group_mean_rate  # noqa: E402
 from hapo_rl.methods import METHODS, group_mean_gated  # noqa: E402
-from hapo_rl.report.results import Results  # noqa: E402
+from hapo_rl.report.results import GREEDY, Results  # noqa: E402
 from hapo_rl.report.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
 
 OKABE_ITO = {
@@ -106,6 +106,10 @@ def _runs_on_common_grid(results: Results, method: str, task: str, column: str):
     return np.array(steps), np.stack(runs)
 
 
+def _success_label(results: Results) -> str:
+    return "held-out success" + (", greedy" if results.headline == GREEDY else "")
+
+
 def learning_curves(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
     """Per task: held-out success, IQM over runs with a 95% band, against total env steps."""
     paths = []
@@ -114,7 +118,7 @@ def learning_curves(results: Results, folder: Path, style: str, reps: int) -> li
         with _style(style) as s:
             fig, ax = plt.subplots(figsize=(s["width"], s["width"] * 0.72))
             for m in results.methods:
-                steps, runs = _runs_on_common_grid(results, m, task, "eval_success_rate")
+                steps, runs = _runs_on_common_grid(results, m, task, results.headline)
                 if steps is None:
                     continue
                 point, band = curve_band(list(runs), reps=reps)
@@ -123,7 +127,7 @@ def learning_curves(results: Results, folder: Path, style: str, reps: int) -> li
                 ax.fill_between(steps, band[0], band[1], color=colour, alpha=0.2, lw=0)
             ax.set(
                 xlabel="env steps (teacher steps included)",
-                ylabel="held-out success (IQM)",
+                ylabel=_success_label(results) + " (IQM)",
                 title=_short(task),
                 ylim=(-0.02, 1.02),
             )
@@ -139,7 +143,7 @@ def hapo_evidence(results: Results, folder: Path, style: str) -> list[Path]:
     gated = [m for m in results.methods if c.loc[c["method"] == m, "gated_states"].notna().any()]
     palette = colours(results.experiment["methods"])
     panels = [
-        ("eval_success_rate", "held-out success"),
+        (results.headline, _success_label(results)),
         ("injection_rate", "injection rate"),
         ("teacher_share", "teacher share of env steps"),
         ("gated_states", "start states gated on"),
@@ -211,9 +215,7 @@ def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
 
 
 def _final_pooled(results: Results) -> dict[str, np.ndarray]:
-    return {
-        m: np.concatenate(results.final(m, "eval_success_rate"))[:, None] for m in results.methods
-    }
+    return {m: np.concatenate(results.final(m, results.headline))[:, None] for m in results.methods}
 
 
 def performance_profile(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
@@ -240,7 +242,7 @@ def performance_profile(results: Results, folder: Path, style: str, reps: int) -
 def aggregate_intervals(results: Results, folder: Path, style: str, reps: int) -> list[Path]:
     """IQM and mean of final held-out success over all runs, with 95% stratified-bootstrap
     intervals, drawn with rliable's plot."""
-    per_task = {m: [s for s in results.final(m, "eval_success_rate") if len(s)] for m in
+    per_task = {m: [s for s in results.final(m, results.headline) if len(s)] for m in
                 results.methods}  # fmt: skip
     estimates = {m: (iqm_estimate(x, reps), mean_estimate(x, reps)) for m, x in per_task.items()}
     points = {m: np.array([e.value for e in pair]) for m, pair in estimates.items()}

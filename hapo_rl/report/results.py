@@ -34,6 +34,7 @@ class Results:
     budget: int  # env steps per run
     left_out: list[str] = field(default_factory=list)
     teachers: pd.DataFrame = field(default_factory=pd.DataFrame)  # teachers.csv, if any
+    headline: str = SUCCESS  # the success column verdicts use: GREEDY where every run says so
 
     @property
     def methods(self) -> list[str]:
@@ -85,7 +86,11 @@ class Results:
         mine = raw[raw["method"] == method].assign(step=lambda c: c["eval_step"])
         return [
             np.array(
-                [steps_to(c.sort_values("step"), threshold) for _, c in g.groupby("seed")], float
+                [
+                    steps_to(c.sort_values("step"), threshold, self.headline)
+                    for _, c in g.groupby("seed")
+                ],
+                float,
             )
             for t in self.tasks
             for g in [mine[mine["env_id"] == t]]
@@ -171,12 +176,15 @@ def load(folder: Path) -> Results:
         if gate_file.is_file()
         else (pd.DataFrame())
     )
-    commits = []
+    commits, headlines = [], set()
     for r in finished.itertuples():
         run_dir = folder / r.method / r.env_id.split(":")[-1] / f"s{r.seed}"
-        config = run_dir / "config.json"
-        commit = json.loads(config.read_text()).get("git_commit") if config.is_file() else None
-        commits.append({"run_dir": str(run_dir.relative_to(folder)), "git_commit": commit})
+        path = run_dir / "config.json"
+        config = json.loads(path.read_text()) if path.is_file() else {}
+        headlines.add(config.get("headline_eval", "sampled"))  # runs before it: sampled
+        commits.append(
+            {"run_dir": str(run_dir.relative_to(folder)), "git_commit": config.get("git_commit")}
+        )
     run_table = (
         pd.concat([finished[keys].reset_index(drop=True), pd.DataFrame(commits)], axis=1)
         if len(finished)
@@ -185,9 +193,11 @@ def load(folder: Path) -> Results:
     if not len(run_table):
         raise NothingFinished(f"{folder}: no run has finished yet; nothing to report")
     teachers = folder / "teachers.csv"
+    greedy = headlines == {"greedy"} and GREEDY in done and done[GREEDY].notna().all()
     return Results(
         folder.name, folder, experiment, done, gate, run_table, budget, left_out,
         pd.read_csv(teachers) if teachers.is_file() else pd.DataFrame(),
+        GREEDY if greedy else SUCCESS,
     )  # fmt: skip
 
 

@@ -94,6 +94,11 @@ def _notes(results: Results) -> list[str]:
         "IQM over runs (seeds) with a 95% stratified-bootstrap interval (runs resampled within "
         "each task); 'all tasks' pools every task's runs."
     ]
+    if results.headline == GREEDY:
+        notes.append(
+            "Success is with greedy (mean) actions, the convention for continuous control, in "
+            "every table but the sampled one; each run's config.json says so (headline_eval)."
+        )
     if results.left_out:
         notes.append(
             f"Left out, not finished ({len(results.left_out)} of "
@@ -147,12 +152,12 @@ def efficiency_table(results: Results, threshold: float, reps: int) -> Table:
 def improvement_table(results: Results, reps: int) -> Table:
     """Probability that the reference method's final success beats each other method's."""
     ref = results.reference
-    x = results.final(ref, "eval_success_rate")
+    x = results.final(ref, results.headline)
     rows = []
     for m in results.methods:
         if m == ref:
             continue
-        y = results.final(m, "eval_success_rate")
+        y = results.final(m, results.headline)
         pairs = [(a, b) for a, b in zip(x, y) if len(a) and len(b)]
         if pairs:
             e = improvement_estimate([a for a, _ in pairs], [b for _, b in pairs], reps)
@@ -215,7 +220,7 @@ def mechanism_table(results: Results, reps: int) -> Table:
 def against_teacher(
     results: Results, method: str, task: int, column: str, reps: int
 ) -> tuple[float, Estimate, str] | None:
-    """The teacher's value of ``column`` (``eval_success_rate`` or ``eval_return_mean``) for
+    """The teacher's value of ``column`` (a success column or ``eval_return_mean``) for
     ``method`` on task number ``task``, the method's final IQM, and whether that lies above,
     at or below it; None without a teacher or finished runs."""
     t, given = results.teachers, dict(results.experiment["methods"][method])
@@ -225,7 +230,7 @@ def against_teacher(
     scores = results.final(method, column)[task]
     if not len(teacher) or not len(scores):
         return None
-    level = float(teacher[column.removeprefix("eval_")].iloc[0])
+    level = float(teacher["return_mean" if column == RETURN else "success_rate"].iloc[0])
     e = iqm_estimate([scores], reps)
     return level, e, "above" if e.low > level else "below" if e.high < level else "at"
 
@@ -236,7 +241,7 @@ def teacher_table(results: Results, reps: int) -> Table:
     rows = []
     for m in results.methods:
         for i, task in enumerate(results.tasks):
-            found = [against_teacher(results, m, i, c, reps) for c in (SUCCESS, RETURN)]
+            found = [against_teacher(results, m, i, c, reps) for c in (results.headline, RETURN)]
             if all(f is None for f in found):
                 continue
             cells = [
@@ -264,11 +269,11 @@ def teacher_table(results: Results, reps: int) -> Table:
 def ablation_table(results: Results, reps: int) -> Table:
     """One row per method (setting): final success and its difference to the reference."""
     ref = results.reference
-    ref_all = results.final(ref, "eval_success_rate")
+    ref_all = results.final(ref, results.headline)
     settings = results.experiment["methods"]
     rows = []
     for m in results.methods:
-        pairs = [(a, b) for a, b in zip(results.final(m, "eval_success_rate"), ref_all)
+        pairs = [(a, b) for a, b in zip(results.final(m, results.headline), ref_all)
                  if len(a) and len(b)]  # fmt: skip
         scores, ref_scores = [a for a, _ in pairs], [b for _, b in pairs]
         changed = ", ".join(
@@ -279,7 +284,7 @@ def ablation_table(results: Results, reps: int) -> Table:
             diff = "(reference)"
         else:
             diff = fmt_estimate(difference_estimate(scores, ref_scores, reps)) if pairs else "-"
-        own = [s for s in results.final(m, "eval_success_rate") if len(s)]
+        own = [s for s in results.final(m, results.headline) if len(s)]
         label = f"**{m}**" if m == ref else m
         rows.append(
             [label, settings[m]["algo"], changed, fmt_estimate(iqm_estimate(own, reps)), diff]

@@ -4,8 +4,10 @@
   goal's, then a PD controller towards each cell centre on the path and finally the goal.
 - ``FetchReachTeacher``: a proportional controller moving the gripper to the goal.
 - ``FetchPushTeacher``: rise, move above the point behind the object (opposite the goal),
-  descend, push the object's centre onto the goal, hold; it starts over if the object slips
-  off the push line.
+  descend, push the object's centre onto the goal, hold. Which of these it does is read off
+  the state at every step, so it starts over by itself if the object slips off the push line,
+  and a memoryless policy can imitate it (``benchmarks/fetchpush_imitation.py``: a phase kept
+  in the teacher, which the policy cannot see, held cloning at 0.42).
 - ``ReacherTeacher``: two-link inverse kinematics for the target, then a PD controller on the
   joint angles.
 
@@ -154,7 +156,10 @@ class FetchReachTeacher(_FetchTeacher):
 
 
 class FetchPushTeacher(_FetchTeacher):
-    """Approach from behind the object and push it onto the goal."""
+    """Approach from behind the object and push it onto the goal, with the phase read off the
+    state at every step (a memoryless policy can imitate it): push when level with the object,
+    behind it and in line with the goal; descend when above the point behind it; move over it
+    at height; else rise."""
 
     def __init__(
         self,
@@ -165,10 +170,6 @@ class FetchPushTeacher(_FetchTeacher):
     ) -> None:
         super().__init__(detour)
         self.behind, self.height, self.contact = behind, height, contact
-
-    def reset(self, env: gym.Env, seed: int) -> None:
-        super().reset(env, seed)
-        self.phase = "up"
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, obj, goal = _fetch_state(env)
@@ -181,23 +182,16 @@ class FetchPushTeacher(_FetchTeacher):
             return np.array([0.0, 0.0, 0.0, -1.0], np.float32)
         u = to_goal / distance
         behind = np.array([*(obj[:2] - self.behind * u), obj[2]])
-        if self.phase == "up":
-            if grip[2] > obj[2] + self.height - 0.02:
-                self.phase = "over"
-            return _move(np.array([*grip[:2], obj[2] + self.height]), grip, 10.0, -1.0)
-        if self.phase == "over":
-            if np.linalg.norm(grip[:2] - behind[:2]) < 0.01:
-                self.phase = "down"
-            return _move(behind + [0.0, 0.0, self.height], grip, 10.0, -1.0)
-        if self.phase == "down":
-            if abs(grip[2] - obj[2]) < 0.01:
-                self.phase = "push"
-            return _move(behind, grip, 10.0, -1.0)
         offset = obj[:2] - grip[:2]
-        lateral = offset - (offset @ u) * u
-        if np.linalg.norm(lateral) > 0.015 or offset @ u < 0:
-            self.phase = "up"
-        return _move(np.array([*(goal[:2] - self.contact * u), obj[2]]), grip, 5.0, -1.0)
+        lateral = np.linalg.norm(offset - (offset @ u) * u)
+        level = abs(grip[2] - obj[2]) < 0.02
+        if level and lateral < 0.015 and 0 < offset @ u < self.behind + 0.02:
+            return _move(np.array([*(goal[:2] - self.contact * u), obj[2]]), grip, 5.0, -1.0)
+        if np.linalg.norm(grip[:2] - behind[:2]) < 0.015:
+            return _move(behind, grip, 10.0, -1.0)
+        if grip[2] > obj[2] + self.height - 0.02:
+            return _move(behind + [0.0, 0.0, self.height], grip, 10.0, -1.0)
+        return _move(np.array([*grip[:2], obj[2] + self.height]), grip, 10.0, -1.0)
 
 
 class ReacherTeacher:
