@@ -182,3 +182,10 @@ def test_bc_and_ppo_update_the_statistics_and_a_checkpoint_keeps_them(tmp_path):
     ppo = PPOBaseline("PointMaze_UMaze-v3", seed=0, n_steps=64, n_envs=1, batch_size=32)
     ppo.learn(64)
     assert float(ppo.policy.features_extractor.count) == 64
+
+
+def test_bc_clones_the_pointmaze_teacher_with_the_mean_action():
+    model = BC("PointMaze_UMaze-v3", seed=0, n_epochs=20, n_train_seeds=100)
+    assert model.evaluate(20, deterministic=True)["success_rate"] <= 0.1
+    model.learn(1500)
+    assert model.evaluate(20, deterministic=True)["success_rate"] >= 0.9
