@@ -453,7 +453,8 @@ def _lock(run_dir: Path) -> TextIO:
 
 def _interrupted(run_dir: Path, step: int, fresh: bool) -> int:
     """Ctrl-C: say what is kept and how to go on; exit status 130, as a shell reports it."""
-    kept = (run_dir / "model.zip").is_file()
+    # a Ctrl-C while a checkpoint is saved may leave only the previous one, which --resume takes
+    kept = any((run_dir / n).is_file() for n in ("model.zip", "model.prev.zip"))
     if kept:
         print(
             f"hapo_rl.run: interrupted at env step {step}; continue from the last checkpoint with "

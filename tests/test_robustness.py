@@ -285,6 +285,14 @@ def wait_for(predicate, timeout=120.0):
     assert predicate(), "timed out"
 
 
+def test_ctrl_c_while_a_checkpoint_is_saved_keeps_the_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.prev.zip").write_bytes(b"")  # model.zip moved aside, the new one unwritten
+    assert run_cli._interrupted(run_dir, 2000, fresh=True) == 130
+    assert run_dir.is_dir() and "--resume" in capsys.readouterr().err
+
+
 def test_ctrl_c_on_a_run_says_how_to_resume_it(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(

@@ -2,8 +2,9 @@
 
 ``clone`` is the update (also HAPO's warm start); ``BC`` is static teacher forcing as a method:
 each iteration the teacher runs from ``demos_per_iter`` training start states (those it has
-not run from yet first; every step charged), its successful episodes replace the dataset's earlier episode from the same start
-state, and the policy takes ``n_epochs`` passes' worth of random minibatches from the dataset.
+not run from yet first; every step charged), its successful episodes replace the dataset's
+earlier episode from the same start state, and the policy takes ``n_epochs`` passes' worth of
+random minibatches from the dataset.
 With a recorded teacher (a Minari dataset) each iteration draws start states the dataset holds
 and BC has not used yet, each charged once; the run ends when the dataset is used up, after
 ``n_epochs`` passes' worth of minibatches over its steps (raise ``n_epochs`` for more).
