@@ -31,7 +31,7 @@ from hapo_rl.common.io import git_commit, write_json
 from hapo_rl.core.policies import update_statistics
 from hapo_rl.core.tasks import HELD_OUT_OFFSET, make_env
 from hapo_rl.methods import METHODS
-from hapo_rl.teachers.mujoco import FetchPushTeacher, _fetch_state, _move
+from hapo_rl.teachers.mujoco import HOLD, FetchPushTeacher, _fetch_state, _move
 
 ENV = "FetchPush-v4"
 
@@ -46,12 +46,10 @@ class PhasedPushTeacher(FetchPushTeacher):
 
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, obj, goal = _fetch_state(env)
-        to_goal = goal[:2] - obj[:2]
-        distance = np.linalg.norm(to_goal)
-        if distance < 0.015:
-            return np.array([0.0, 0.0, 0.0, -1.0], np.float32)
-        u = to_goal / distance
-        behind = np.array([*(obj[:2] - self.behind * u), obj[2]])
+        line = self.push_line(obj, goal)
+        if line is None:
+            return HOLD.copy()
+        u, behind = line
         if self.phase == "up":
             if grip[2] > obj[2] + self.height - 0.02:
                 self.phase = "over"

@@ -155,6 +155,9 @@ class FetchReachTeacher(_FetchTeacher):
         return _move(goal, grip, 10.0, 0.0) if detour is None else detour
 
 
+HOLD = np.array([0.0, 0.0, 0.0, -1.0], np.float32)  # no motion, gripper closed
+
+
 class FetchPushTeacher(_FetchTeacher):
     """Approach from behind the object and push it onto the goal, with the phase read off the
     state at every step (a memoryless policy can imitate it): push when level with the object,
@@ -171,17 +174,25 @@ class FetchPushTeacher(_FetchTeacher):
         super().__init__(detour)
         self.behind, self.height, self.contact = behind, height, contact
 
+    def push_line(self, obj: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The unit vector from the object to the goal and the point behind the object on that
+        line, or None once the object is on the goal."""
+        to_goal = goal[:2] - obj[:2]
+        distance = np.linalg.norm(to_goal)
+        if distance < 0.015:
+            return None
+        u = to_goal / distance
+        return u, np.array([*(obj[:2] - self.behind * u), obj[2]])
+
     def act(self, env: gym.Env, obs: Any) -> np.ndarray:
         grip, obj, goal = _fetch_state(env)
         detour = self._detour(grip)
         if detour is not None:
             return detour
-        to_goal = goal[:2] - obj[:2]
-        distance = np.linalg.norm(to_goal)
-        if distance < 0.015:
-            return np.array([0.0, 0.0, 0.0, -1.0], np.float32)
-        u = to_goal / distance
-        behind = np.array([*(obj[:2] - self.behind * u), obj[2]])
+        line = self.push_line(obj, goal)
+        if line is None:
+            return HOLD.copy()
+        u, behind = line
         offset = obj[:2] - grip[:2]
         lateral = np.linalg.norm(offset - (offset @ u) * u)
         level = abs(grip[2] - obj[2]) < 0.02
