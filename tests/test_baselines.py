@@ -3,6 +3,7 @@ bc-grpo, JSRL and PPO what they are, on the tiny corridor."""
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from hapo_rl import BC, GRPO, HAPO, JSRL, PPOBaseline
 from hapo_rl.core.rollout import collect_episodes
 from hapo_rl.methods import METHODS
 from hapo_rl.run import main
+from hapo_rl.teachers.episodes import perturbation
 from tests.tiny import RightTeacher
 
 ENV = "tests.tiny:Corridor-v0"
@@ -79,6 +81,32 @@ def test_bc_runs_the_teacher_from_every_training_start_state_before_any_twice():
     assert sorted(first[:9]) == sorted(set(first[:9])) and len(set(first)) == 9
     assert set(draws[3][:1]) == set(range(10)) - set(first)  # the last fresh one, then repeats
     assert len(set(draws[3])) == 3
+
+
+def test_bc_demo_noise_executes_perturbed_actions_keeps_the_teachers_and_every_episode():
+    model = BC(ENV, teacher=RightTeacher(), seed=0, demos_per_iter=4, n_train_seeds=16)
+    noisy = BC(
+        ENV, teacher=RightTeacher(), seed=0, demos_per_iter=4, n_train_seeds=16, demo_noise=0.5
+    )
+    model._iteration()
+    charged = noisy._iteration().env_steps + noisy._iteration().env_steps
+    assert all(e.success and e.length == 12 for e in model.dataset.values())
+    episodes = list(noisy.dataset.values())
+    assert len(episodes) == 8  # every episode joins, failed or not, none replaced
+    assert any(not e.success for e in episodes)  # random steps left cost the walk its goal
+    assert all((e.actions == 1).all() for e in episodes)  # the teacher's own actions
+    positions = np.concatenate([e.obs.argmax(1) for e in episodes])
+    assert (np.diff(positions) < 0).any()  # but the env executed some left steps
+    assert charged == sum(e.length for e in episodes)  # every step charged
+
+
+def test_demo_noise_perturbs_continuous_actions_within_the_bounds():
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    perturb = perturbation(space, 0.1, np.random.default_rng(0))
+    actions = np.stack([perturb(np.array([0.0, 1.0], np.float32)) for _ in range(2000)])
+    assert space.contains(actions[0]) and (np.abs(actions) <= 1).all()
+    assert abs(actions[:, 0].std() - 0.1) < 0.01 and abs(actions[:, 0].mean()) < 0.01
+    assert (actions[:, 1] <= 1).all() and (actions[:, 1] < 1).mean() > 0.4  # clipped at 1
 
 
 def test_bc_grpo_warm_start_is_charged_and_cloned():

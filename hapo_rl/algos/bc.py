@@ -4,7 +4,10 @@
 each iteration the teacher runs from ``demos_per_iter`` training start states (those it has
 not run from yet first; every step charged), its successful episodes replace the dataset's
 earlier episode from the same start state, and the policy takes ``n_epochs`` passes' worth of
-random minibatches from the dataset.
+random minibatches from the dataset. With ``demo_noise`` (DART, Laskey et al. 2017) the env
+executes perturbed teacher actions, so the demonstrations visit states off the teacher's own
+path and show how it recovers; each stores the teacher's actions and joins the dataset, failed
+or not (its labels are still the teacher's).
 With a recorded teacher (a Minari dataset) each iteration draws start states the dataset holds
 and BC has not used yet, each charged once; the run ends when the dataset is used up, after
 ``n_epochs`` passes' worth of minibatches over its steps (raise ``n_epochs`` for more).
@@ -12,7 +15,8 @@ and BC has not used yet, each charged once; the run ends when the dataset is use
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -24,6 +28,7 @@ from hapo_rl.core.config import BCConfig
 from hapo_rl.core.policies import update_statistics
 from hapo_rl.core.rollout import Episode
 from hapo_rl.teachers.base import is_recorded
+from hapo_rl.teachers.episodes import perturbation
 
 
 def _nll_step(
@@ -69,17 +74,27 @@ def clone(
 
 
 class BC(Guided):
-    """Behaviour cloning on the teacher's successful episodes, nothing else."""
+    """Behaviour cloning on the teacher's successful episodes (every noise-injected one with
+    ``demo_noise``), nothing else."""
 
     config_class: ClassVar[type[BCConfig]] = BCConfig
     uses_groups: ClassVar[bool] = False
     config: BCConfig
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config is not None and self.config.demo_noise and is_recorded(self.teacher):
+            raise ValueError("demo_noise needs a teacher that acts; a recorded one only replays")
+
     def _setup_model(self) -> None:
         super()._setup_model()
         if getattr(self, "dataset", None) is None:  # a loaded model keeps its saved dataset
-            self.dataset: dict[int, Episode] = {}
+            self.dataset: dict[int, Episode] = {}  # by start state, or by arrival with noise
             self.drawn: set[int] = set()  # start states the teacher has been run from
+
+    def _perturbation(self) -> Callable[[Any], Any] | None:
+        noise = self.config.demo_noise
+        return perturbation(self._teacher_env.action_space, noise, self.rng) if noise else None
 
     def _unused(self) -> list[int]:
         """A recorded teacher's training start states BC has not used yet."""
@@ -113,8 +128,12 @@ class BC(Guided):
         keys = self._draw()
         demos = self._demos(self._covered(keys))
         steps = self._charge(demos)
-        new = [d for d in demos if d.success]
-        self.dataset.update({d.seed: d for d in new})
+        if cfg.demo_noise:
+            new = demos
+            self.dataset.update({len(self.dataset) + i: d for i, d in enumerate(new)})
+        else:
+            new = [d for d in demos if d.success]
+            self.dataset.update({d.seed: d for d in new})
         if new:
             update_statistics(self.policy, np.concatenate([d.obs for d in new]))
         loss = float("nan")

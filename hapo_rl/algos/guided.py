@@ -9,7 +9,7 @@ once, when first used, and start states it holds no episode for have no teacher.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import cloudpickle
@@ -74,15 +74,23 @@ class Guided(GRPO):
             excluded.append("teacher")
         return excluded
 
+    def _perturbation(self) -> Callable[[Any], Any] | None:
+        """What the env executes in place of each teacher action, the episode keeping the
+        teacher's (``teacher_episode``); None: the action itself."""
+        return None
+
     def _teacher_episode(self, seed: int) -> Episode:
-        """The teacher's episode from ``seed`` (replayed for a deterministic teacher)."""
+        """The teacher's episode from ``seed`` (replayed for a deterministic teacher unless
+        its actions are perturbed)."""
+        perturb = self._perturbation()
+        plan = self._teacher_plans.get(seed) if perturb is None else None
         try:
             episode = teacher_episode(
-                self._teacher_env, self.teacher, seed, self._teacher_plans.get(seed), self.watch
+                self._teacher_env, self.teacher, seed, plan, self.watch, perturb
             )
         except Exception as exc:
             raise TeacherError(f"the teacher failed on start state {seed}: {exc}") from exc
-        if getattr(self.teacher, "deterministic", False):
+        if getattr(self.teacher, "deterministic", False) and perturb is None:
             self._teacher_plans[seed] = list(episode.actions)
         return episode
 

@@ -245,6 +245,15 @@ class BCConfig(TeacherConfig):
     )
     batch_size: int = _opt(256, "steps per minibatch", None, "positive")
     max_grad_norm: float = _opt(0.5, "gradient norm clip", None, "positive")
+    demo_noise: float = _opt(
+        0.0,
+        "noise-injected demonstrations (DART): the env executes the teacher's action plus "
+        "Gaussian noise of this many half-ranges (continuous actions) or a random action with "
+        "this probability (discrete), the dataset keeps the teacher's own action, and every "
+        "such episode joins it, failed or not",
+        None,
+        "unit",
+    )
 
     def _check(self) -> None:
         super()._check()

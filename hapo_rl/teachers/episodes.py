@@ -3,7 +3,7 @@ policy can learn from."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -21,11 +21,13 @@ def teacher_episode(
     seed: int,
     replay: Sequence[Any] | None = None,
     watch: Stopwatch | None = None,
+    perturb: Callable[[Any], Any] | None = None,
 ) -> Episode:
     """Run the teacher from start state ``seed``, or replay its earlier ``actions`` from there
     (for a deterministic teacher: the env steps again, the planning is skipped). The stored
     observations are the policy's (what the wrapped env returns); the behaviour log-prob of a
-    scripted action is 0."""
+    scripted action is 0. With ``perturb`` the env executes ``perturb(action)`` while the
+    episode stores the teacher's own action (noise-injected demonstrations)."""
     watch = watch or Stopwatch()
     with watch.section("env"):
         obs, _ = env.reset(seed=int(seed))
@@ -42,7 +44,8 @@ def teacher_episode(
         else:
             action = replay[len(actions)]
         with watch.section("env"):
-            next_obs, reward, terminated, truncated, info = env.step(action)
+            executed = action if perturb is None else perturb(action)
+            next_obs, reward, terminated, truncated, info = env.step(executed)
         all_obs.append(obs)
         actions.append(action)
         rewards.append(float(reward))
@@ -59,3 +62,26 @@ def teacher_episode(
         terminated=bool(terminated),
         from_teacher=True,
     )
+
+
+def perturbation(space: gym.Space, noise: float, rng: np.random.Generator) -> Callable[[Any], Any]:
+    """DART's noise on executed teacher actions: for a ``Box`` a Gaussian of standard deviation
+    ``noise`` half-ranges per dimension, clipped to the bounds; for a ``Discrete`` space a
+    uniformly random action with probability ``noise``."""
+    if isinstance(space, gym.spaces.Box):
+        half = (space.high - space.low) / 2
+
+        def gaussian(action: Any) -> Any:
+            noisy = action + noise * half * rng.standard_normal(space.shape)
+            return np.clip(noisy, space.low, space.high).astype(space.dtype)
+
+        return gaussian
+    if isinstance(space, gym.spaces.Discrete):
+
+        def uniform(action: Any) -> Any:
+            if rng.random() < noise:
+                return space.start + int(rng.integers(space.n))
+            return action
+
+        return uniform
+    raise ValueError(f"demonstration noise needs a Box or Discrete action space, got {space}")
