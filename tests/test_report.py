@@ -78,6 +78,18 @@ def test_intervals_are_reproducible_whatever_the_global_generator():
     assert (np.random.get_state()[1] == state).all()  # and it is left as it was
 
 
+def test_estimates_are_the_same_doubles_when_the_values_move_by_an_ulp():
+    # a CPU with another vector width sums in another order: the last bit moves, and 0.895
+    # (the IQM below) would print as 0.89 on one machine and 0.90 on another
+    x = np.array([0.88, 0.89, 0.90, 0.91, 0.85, 0.95])
+    up, down = np.nextafter(x, 1), np.nextafter(x, 0)
+    assert iqm_estimate([up], reps=300) == iqm_estimate([down], reps=300)
+    y = np.array([0.875, 0.905, 0.86, 0.92])  # no ties with x
+    assert improvement_estimate([up], [y], reps=300) == improvement_estimate([down], [y], reps=300)
+    assert np.array_equal(np.stack(curve_band([up, up[::-1]], reps=300)[1]),
+                          np.stack(curve_band([down, down[::-1]], reps=300)[1]))  # fmt: skip
+
+
 REPS = 4_000  # endpoints within 0.02 (0.03 for the discrete improvement) here; without the
 # strata they would be ~0.5 apart
 

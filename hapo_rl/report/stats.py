@@ -8,6 +8,11 @@ different numbers of finished runs). The bootstrap is rliable's
 ``StratifiedIndependentBootstrap`` vectorised in numpy: rliable hands it to arch, which loops
 in Python (~60 us a replication, 74 s for one improvement table of the 16-run smoke
 experiment); the test suite checks that both give the same intervals.
+
+Statistics are rounded to ``DIGITS`` decimals before percentiles are taken and estimates
+returned: numpy's reductions sum in an order that depends on the CPU's vector width, and the
+discrete success rates put many intervals' ends exactly on a printed rounding boundary (0.895),
+so unrounded tables would differ between machines in the last printed digit.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ class Estimate:
     value: float
     low: float
     high: float
+
+
+#: Decimals every statistic is rounded to (far below the printed two, far above float noise).
+DIGITS = 9
+
+
+def settled(x: Any) -> Any:
+    """``x`` rounded to ``DIGITS`` decimals, so it is the same double on every machine."""
+    return np.round(x, DIGITS)
 
 
 def iqm(values: np.ndarray, axis: int | None = None) -> Any:
@@ -66,8 +80,8 @@ def resample(arrays: Sequence[np.ndarray], reps: int, seed: int) -> list[np.ndar
 
 def _interval(arrays: Sequence[np.ndarray], stat: Statistic, reps: int, seed: int) -> Estimate:
     """``stat`` of the arrays with its percentile stratified-bootstrap interval."""
-    value = stat(*[np.asarray(a, float)[None, :] for a in arrays])[0]
-    low, high = np.percentile(stat(*resample(arrays, reps, seed)), [2.5, 97.5])
+    value = settled(stat(*[np.asarray(a, float)[None, :] for a in arrays])[0])
+    low, high = settled(np.percentile(settled(stat(*resample(arrays, reps, seed))), [2.5, 97.5]))
     return Estimate(float(value), float(low), float(high))
 
 
@@ -161,8 +175,8 @@ def curve_band(
     curves; returns ``(iqm, band)`` with ``band`` of shape (2, points)."""
     curves = np.stack(runs).astype(float)  # (runs, points)
     idx = np.random.default_rng(seed).integers(0, len(curves), (reps, len(curves)))
-    boot = iqm(curves[idx], axis=1)  # (reps, points)
-    return iqm(curves, axis=0), np.percentile(boot, [2.5, 97.5], axis=0)
+    boot = settled(iqm(curves[idx], axis=1))  # (reps, points)
+    return settled(iqm(curves, axis=0)), settled(np.percentile(boot, [2.5, 97.5], axis=0))
 
 
 def teacher_share(curve: pd.DataFrame, since: float) -> float:
