@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from hapo_rl.common.cli import OneLineParser, UsageError
 from hapo_rl.common.io import atomic_write, write_csv, write_json
+from hapo_rl.core.config import TeacherConfig
 from hapo_rl.core.tasks import Task, TaskError, resolve_env_id
 from hapo_rl.cost import estimate
 from hapo_rl.envs.mujoco import is_goal_conditioned
@@ -533,14 +534,14 @@ def tables(name: str, specs: list[RunSpec], out: Path, errors: dict[RunSpec, str
     return runs
 
 
-TEACHER_KNOBS = ("teacher_epsilon", "teacher_detour", "teacher_coverage")
+TEACHER_KNOBS = ("teacher_epsilon", "teacher_detour", "teacher_coverage", "teacher_fail")
 
 
 def _teacher_on_held_out(spec: RunSpec, settings: dict[str, Any], teacher: str | None) -> dict:
     seeds = Task(spec.env_id).eval_seeds(spec.eval_episodes)
     knobs = [settings[k] for k in ("teacher_detour", "teacher_epsilon", "teacher_coverage")]
     try:
-        return held_out(spec.env_id, seeds, *knobs, spec=teacher)
+        return held_out(spec.env_id, seeds, *knobs, spec=teacher, fail=settings["teacher_fail"])
     except Exception as exc:  # a teacher that breaks is reported by its runs; note it here
         tqdm.write(f"teacher for {spec.method} on {spec.env_id} not measured: {exc}")
         return dict.fromkeys(("success_rate", "return_mean", "length_mean"), float("nan"))
@@ -554,6 +555,9 @@ def teacher_table(specs: list[RunSpec], out: Path) -> pd.DataFrame:
     path = out / "teachers.csv"
     keys = ["env_id", "teacher", *TEACHER_KNOBS, "episodes"]
     known = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
+    if len(known):  # a knob added since the file was written was at its default
+        defaults = {f.name: f.default for f in dataclasses.fields(TeacherConfig)}
+        known = known.assign(**{k: defaults[k] for k in TEACHER_KNOBS if k not in known})
     rows, measured = [], {}
     for spec in {(s.method, s.env_id): s for s in specs}.values():
         settings = spec.resolved_settings()

@@ -10,7 +10,7 @@ import pytest
 from minigrid.core.world_object import Box, Door, Key
 
 from hapo_rl.teachers import load_teacher
-from hapo_rl.teachers.base import NoisyTeacher, covered
+from hapo_rl.teachers.base import FailingTeacher, NoisyTeacher, covered, fails
 from hapo_rl.teachers.evaluate import HELD_OUT_SEED, held_out, run_episode
 from hapo_rl.teachers.minigrid import MiniGridTeacher
 
@@ -132,3 +132,23 @@ def test_held_out_counts_uncovered_start_states_as_failures() -> None:
     covered_share = sum(covered(s, 0.5) for s in seeds) / 20
     assert 0 < half["success_rate"] == covered_share < 1
     assert none["success_rate"] == none["return_mean"] == 0.0
+
+
+def test_a_failing_teacher_idles_to_the_step_limit_on_its_share_of_start_states() -> None:
+    env_id, seeds = "MiniGrid-DoorKey-5x5-v0", range(HELD_OUT_SEED, HELD_OUT_SEED + 20)
+    env, teacher = gym.make(env_id), FailingTeacher(load_teacher(env_id), 0.5)
+    ran = {s: run_episode(env, teacher, s) for s in seeds}
+    failing = {s for s in seeds if fails(s, 0.5)}
+    assert 0 < len(failing) < 20
+    limit = env.unwrapped.max_steps
+    assert all(ran[s] == (False, limit, 0.0) for s in failing)  # no success, full length
+    assert all(ran[s][0] and ran[s][1] < limit for s in set(seeds) - failing)
+    half = held_out(env_id, seeds, fail=0.5)
+    assert half["success_rate"] == 1 - len(failing) / 20
+    pendulum = gym.make("Pendulum-v1")  # a continuous space: the zero action
+    pendulum.reset(seed=0)
+    idle = FailingTeacher(object(), 1.0)  # the inner teacher is never asked
+    idle.reset(pendulum, 0)
+    assert idle.act(pendulum, None).tolist() == [0.0]
+    with pytest.raises(ValueError, match="teacher_fail"):
+        FailingTeacher(idle, 1.5)

@@ -18,7 +18,14 @@ from hapo_rl.algos.grpo import GRPO
 from hapo_rl.core.config import TeacherConfig
 from hapo_rl.core.rollout import Episode
 from hapo_rl.core.tasks import Task
-from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered, has_episode, is_recorded
+from hapo_rl.teachers.base import (
+    FailingTeacher,
+    NoisyTeacher,
+    Teacher,
+    covered,
+    has_episode,
+    is_recorded,
+)
 from hapo_rl.teachers.episodes import teacher_episode
 from hapo_rl.teachers.registry import load_teacher
 
@@ -53,6 +60,8 @@ class Guided(GRPO):
         cfg = self.config
         if teacher is None or isinstance(teacher, str):
             teacher = load_teacher(self.task.env_id, teacher, detour=cfg.teacher_detour)
+        if cfg.teacher_fail > 0:
+            teacher = FailingTeacher(teacher, cfg.teacher_fail)
         if cfg.teacher_epsilon > 0:
             teacher = NoisyTeacher(teacher, cfg.teacher_epsilon, rng_seed=self.seed or 0)
         return teacher

@@ -95,6 +95,12 @@ class TeacherConfig(Config):
     teacher_coverage: float = _opt(
         1.0, "teacher quality: share of start states with a teacher", None, "unit"
     )
+    teacher_fail: float = _opt(
+        0.0,
+        "teacher quality: share of start states where the teacher idles until the step limit",
+        None,
+        "unit",
+    )
 
 
 @dataclass

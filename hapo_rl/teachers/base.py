@@ -111,6 +111,34 @@ class NoisyTeacher:
         return action
 
 
+class FailingTeacher:
+    """The teacher, except on a fixed share of start states (``fails``), where it gives up
+    from the first step: it repeats one idle action (the zero vector of a continuous action
+    space, the first action of a discrete one: MiniGrid's turn left, spinning on the spot) until the
+    episode's step limit, so those episodes fail outright at full length."""
+
+    def __init__(self, teacher: Teacher, share: float) -> None:
+        self.teacher = teacher
+        self.share = in_unit_interval("teacher_fail", share)
+        self.deterministic = getattr(teacher, "deterministic", False)
+        self._failing = False
+
+    def reset(self, env: gym.Env, seed: int) -> None:
+        self._failing = fails(seed, self.share)
+        if not self._failing:
+            self.teacher.reset(env, seed)
+
+    def act(self, env: gym.Env, obs: Any) -> Any:
+        if not self._failing:
+            return self.teacher.act(env, obs)
+        space = env.action_space
+        if isinstance(space, gym.spaces.Box):
+            return np.clip(np.zeros(space.shape, space.dtype), space.low, space.high)
+        if isinstance(space, gym.spaces.Discrete):
+            return space.start
+        raise TypeError(f"teacher_fail needs a Box or Discrete action space, not {space}")
+
+
 def in_unit_interval(name: str, value: float) -> float:
     """``value``, or a ValueError naming ``name`` if it is outside [0, 1]."""
     if not 0.0 <= value <= 1.0:
@@ -124,13 +152,19 @@ def detours(seed: int, share: float) -> bool:
     return unit_hash(seed, "detour") < share
 
 
+def fails(seed: int, share: float) -> bool:
+    """Whether a teacher failing on ``share`` of start states fails from start state ``seed``
+    (fixed per seed)."""
+    return unit_hash(seed, "fail") < share
+
+
 def covered(seed: int, coverage: float) -> bool:
     """Whether a teacher with ``coverage`` exists for start state ``seed`` (fixed per seed)."""
     return unit_hash(seed, "coverage") < coverage
 
 
 def _innermost(teacher: Teacher) -> Teacher:
-    while hasattr(teacher, "teacher"):  # NoisyTeacher, TimeBound
+    while hasattr(teacher, "teacher"):  # NoisyTeacher, FailingTeacher, TimeBound
         teacher = teacher.teacher
     return teacher
 

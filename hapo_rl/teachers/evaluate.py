@@ -28,7 +28,7 @@ from tqdm import tqdm
 from hapo_rl.common.cli import OneLineParser, UsageError
 from hapo_rl.common.io import git_commit, write_csv, write_json
 from hapo_rl.core.tasks import is_success, make_env, resolve_env_id
-from hapo_rl.teachers.base import NoisyTeacher, Teacher, covered
+from hapo_rl.teachers.base import FailingTeacher, NoisyTeacher, Teacher, covered
 from hapo_rl.teachers.registry import add_teacher_options, check_teacher_options, load_teacher
 
 HELD_OUT_SEED = 1_000_000
@@ -73,11 +73,14 @@ def held_out(
     epsilon: float = 0.0,
     coverage: float = 1.0,
     spec: str | None = None,
+    fail: float = 0.0,
 ) -> dict[str, float]:
     """The teacher as a method with these quality settings uses it, from each of ``seeds``:
     success rate and mean return over all seeds (a start state outside its coverage has no
     teacher: a failure with return 0), mean length over the episodes it ran."""
     env, teacher = make_env(env_id), load_teacher(env_id, spec, detour=detour)
+    if fail > 0:
+        teacher = FailingTeacher(teacher, fail)
     if epsilon > 0:
         teacher = NoisyTeacher(teacher, epsilon, rng_seed=0)
     todo = [int(s) for s in seeds if covered(int(s), coverage)]
