@@ -534,14 +534,19 @@ def tables(name: str, specs: list[RunSpec], out: Path, errors: dict[RunSpec, str
     return runs
 
 
-TEACHER_KNOBS = ("teacher_epsilon", "teacher_detour", "teacher_coverage", "teacher_fail")
+TEACHER_KNOBS = (
+    "teacher_epsilon", "teacher_detour", "teacher_coverage", "teacher_fail", "teacher_detour_stops"
+)  # fmt: skip
 
 
 def _teacher_on_held_out(spec: RunSpec, settings: dict[str, Any], teacher: str | None) -> dict:
     seeds = Task(spec.env_id).eval_seeds(spec.eval_episodes)
     knobs = [settings[k] for k in ("teacher_detour", "teacher_epsilon", "teacher_coverage")]
     try:
-        return held_out(spec.env_id, seeds, *knobs, spec=teacher, fail=settings["teacher_fail"])
+        return held_out(
+            spec.env_id, seeds, *knobs, spec=teacher, fail=settings["teacher_fail"],
+            detour_stops=settings["teacher_detour_stops"],
+        )  # fmt: skip
     except Exception as exc:  # a teacher that breaks is reported by its runs; note it here
         tqdm.write(f"teacher for {spec.method} on {spec.env_id} not measured: {exc}")
         return dict.fromkeys(("success_rate", "return_mean", "length_mean"), float("nan"))

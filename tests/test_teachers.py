@@ -86,6 +86,21 @@ def test_detour_is_longer_but_still_succeeds() -> None:
     assert sum(n for _, n, _ in detour) > sum(n for _, n, _ in plain)
 
 
+def test_a_detour_with_more_stops_goes_back_and_forth_and_still_succeeds() -> None:
+    env_id, seeds = "MiniGrid-DoorKey-8x8-v0", SEEDS[:30]
+    plain, once, thrice = (
+        [run_episode(gym.make(env_id), MiniGridTeacher(detour=d, stops=k), s) for s in seeds]
+        for d, k in ((0.0, 1), (1.0, 1), (1.0, 3))
+    )
+    assert all(ok for ok, _, _ in plain + once + thrice)
+    extra = [sum(n for _, n, _ in r) - sum(n for _, n, _ in plain) for r in (once, thrice)]
+    assert 0 < 2 * extra[0] <= extra[1]  # out, back and out again: at least twice the detour
+    with pytest.raises(ValueError, match="stops"):
+        MiniGridTeacher(detour=1.0, stops=0)
+    with pytest.raises(ValueError, match="MiniGrid teacher only"):
+        load_teacher("tests.tiny:Corridor-v0", "tests.tiny:RightTeacher", detour_stops=2)
+
+
 @pytest.mark.parametrize("detour", [0.0, 0.5])
 def test_teacher_is_deterministic(detour: float) -> None:
     env_id = "MiniGrid-ObstructedMaze-1Dlhb-v0"

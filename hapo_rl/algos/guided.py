@@ -59,7 +59,9 @@ class Guided(GRPO):
     def _make_teacher(self, teacher: Teacher | str | None) -> Teacher:
         cfg = self.config
         if teacher is None or isinstance(teacher, str):
-            teacher = load_teacher(self.task.env_id, teacher, detour=cfg.teacher_detour)
+            teacher = load_teacher(
+                self.task.env_id, teacher, cfg.teacher_detour, cfg.teacher_detour_stops
+            )
         if cfg.teacher_fail > 0:
             teacher = FailingTeacher(teacher, cfg.teacher_fail)
         if cfg.teacher_epsilon > 0:

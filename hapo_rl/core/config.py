@@ -92,6 +92,12 @@ class TeacherConfig(Config):
     teacher_detour: float = _opt(
         0.0, "teacher quality: share of episodes where the teacher detours", None, "unit"
     )
+    teacher_detour_stops: int = _opt(
+        1,
+        "teacher quality: cells a detour visits, waypoint and start in turn (MiniGrid teacher)",
+        None,
+        "positive",
+    )
     teacher_coverage: float = _opt(
         1.0, "teacher quality: share of start states with a teacher", None, "unit"
     )

@@ -1,7 +1,8 @@
 """Measure scripted teachers on held-out start states.
 
     python -m hapo_rl.teachers.evaluate [--episodes N] [--envs ID ...] [--teacher MODULE:NAME]
-                                        [--detour D] [--epsilon E] [--out FILE.csv]
+                                        [--detour D] [--detour-stops K] [--epsilon E]
+                                        [--out FILE.csv]
 
 For each env id (or family alias), runs the teacher on reset seeds 1_000_000 .. 1_000_000 + N - 1
 in the env as the policy sees it and prints the success rate (the task's own success test, as in
@@ -32,7 +33,8 @@ from hapo_rl.teachers.base import FailingTeacher, NoisyTeacher, Teacher, covered
 from hapo_rl.teachers.registry import add_teacher_options, check_teacher_options, load_teacher
 
 HELD_OUT_SEED = 1_000_000
-COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour", "epsilon")
+COLUMNS = ("env_id", "episodes", "success_rate", "mean_length", "mean_return", "detour", "epsilon",
+           "detour_stops")  # fmt: skip
 
 MINIGRID_IDS = (
     *(
@@ -74,11 +76,12 @@ def held_out(
     coverage: float = 1.0,
     spec: str | None = None,
     fail: float = 0.0,
+    detour_stops: int = 1,
 ) -> dict[str, float]:
     """The teacher as a method with these quality settings uses it, from each of ``seeds``:
     success rate and mean return over all seeds (a start state outside its coverage has no
     teacher: a failure with return 0), mean length over the episodes it ran."""
-    env, teacher = make_env(env_id), load_teacher(env_id, spec, detour=detour)
+    env, teacher = make_env(env_id), load_teacher(env_id, spec, detour, detour_stops)
     if fail > 0:
         teacher = FailingTeacher(teacher, fail)
     if epsilon > 0:
@@ -100,11 +103,12 @@ def evaluate(
     detour: float = 0.0,
     epsilon: float = 0.0,
     spec: str | None = None,
+    detour_stops: int = 1,
 ) -> dict[str, object]:
     """Success rate, mean length and mean return of the teacher for ``env_id`` (the task's
     own, or ``spec``'s) on held-out seeds."""
     seeds = range(HELD_OUT_SEED, HELD_OUT_SEED + episodes)
-    result = held_out(env_id, seeds, detour, epsilon, spec=spec)
+    result = held_out(env_id, seeds, detour, epsilon, spec=spec, detour_stops=detour_stops)
     return {
         "env_id": env_id,
         "episodes": episodes,
@@ -113,6 +117,7 @@ def evaluate(
         "mean_return": result["return_mean"],
         "detour": detour,
         "epsilon": epsilon,
+        "detour_stops": detour_stops,
     }
 
 
@@ -185,12 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             args.envs = list(TASK_IDS)
         env_ids = [resolve_env_id(name) for name in args.envs]
         for env_id in env_ids:
-            load_teacher(env_id, args.teacher)
+            load_teacher(env_id, args.teacher, args.detour, args.detour_stops)
     except (UsageError, ValueError) as exc:  # TaskError is a ValueError
         print(f"hapo_rl.teachers.evaluate: error: {exc}", file=sys.stderr)
         return 2
     rows = [
-        evaluate(env_id, args.episodes, args.detour, args.epsilon, args.teacher)
+        evaluate(env_id, args.episodes, args.detour, args.epsilon, args.teacher, args.detour_stops)
         for env_id in env_ids
     ]
     if args.out is not None:

@@ -387,15 +387,20 @@ class MiniGridTeacher:
 
     With ``detour`` in [0, 1], a fraction of episodes (fixed per seed) first walks to a waypoint far
     from the shortest route in the start area, then solves the task; ``detour=0`` never detours.
+    With ``stops`` above 1 the detour goes back and forth, waypoint and start cell in turn, until
+    it has visited ``stops`` cells: 2 is out and back, doubling the detour's length.
     Its actions depend only on the start state (``deterministic``), so HAPO replays them.
     """
 
     deterministic = True
 
-    def __init__(self, detour: float = 0.0) -> None:
+    def __init__(self, detour: float = 0.0, stops: int = 1) -> None:
         self.detour = in_unit_interval("detour", detour)
+        if stops < 1:
+            raise ValueError(f"detour stops must be at least 1, got {stops}")
+        self.stops = stops
         self._task: Callable[[MiniGridEnv], Target | None] = _goal_target
-        self._waypoint: int | None = None
+        self._waypoints: list[int] = []
         self._cached: list[Step] = []
         self._expected: tuple[int, int, int] | None = None
 
@@ -405,8 +410,9 @@ class MiniGridTeacher:
         self._task = _task_of(base)
         self._cached, self._expected = [], None
         final = self._task(base)
-        detour = detours(seed, self.detour)
-        self._waypoint = _waypoint(base, seed, final) if detour and final else None
+        far = _waypoint(base, seed, final) if detours(seed, self.detour) and final else None
+        start = _pose(base) // 4
+        self._waypoints = [] if far is None else [(far, start)[i % 2] for i in range(self.stops)]
 
     def act(self, env: gym.Env, obs: object) -> int:
         """The next action for the current true state of ``env`` (``obs`` is not used)."""
@@ -421,13 +427,12 @@ class MiniGridTeacher:
         final = self._task(env)
         if final is None:
             return [(DONE, None)]
-        if self._waypoint == _pose(env) // 4:
-            self._waypoint = None
-        if self._waypoint is not None:
-            plan = _plan(env, Target(self._waypoint, FORWARD), final)
-            if plan is not None:
-                return plan
-            self._waypoint = None
+        while self._waypoints:
+            if self._waypoints[0] != _pose(env) // 4:
+                plan = _plan(env, Target(self._waypoints[0], FORWARD), final)
+                if plan is not None:
+                    return plan
+            self._waypoints.pop(0)  # reached, or out of reach
         carried = env.carrying
         target_obj = getattr(env, "obj", None)
         if isinstance(carried, Box) and carried.contains is not None and carried is not target_obj:

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--out {args.out} already exists; give a new folder")
         require_minari()
         env_id = resolve_env_id(args.env)
-        teacher = load_teacher(env_id, args.teacher, detour=args.detour)
+        teacher = load_teacher(env_id, args.teacher, args.detour, args.detour_stops)
         if args.epsilon > 0:
             teacher = NoisyTeacher(teacher, args.epsilon)
     except (UsageError, ValueError) as exc:  # TaskError is a ValueError

@@ -14,18 +14,25 @@ from hapo_rl.teachers.base import FunctionTeacher, Teacher, TimeBound, in_unit_i
 from hapo_rl.teachers.dataset import PREFIX, DatasetTeacher
 
 
-def load_teacher(env_id: str, spec: str | None = None, detour: float = 0.0) -> Teacher:
+def load_teacher(
+    env_id: str, spec: str | None = None, detour: float = 0.0, detour_stops: int = 1
+) -> Teacher:
     """The teacher ``spec`` names, ``"module:name"``, where ``name`` is a ``Teacher`` class or
     a function taking no arguments that returns one, or a plain function ``act(env)`` or
     ``act(env, obs)`` that returns the next action. A user's teacher is bounded in time
     (``TimeBound``). Without a spec, MiniGrid ids get the scripted planner and the sparse
     MuJoCo tasks their scripted controllers; ``"minari:LOCATION"`` replays a Minari dataset
-    (``DatasetTeacher``). Anything wrong raises ``TaskError`` naming the spec."""
+    (``DatasetTeacher``). ``detour_stops`` above 1 is for the MiniGrid planner only. Anything
+    wrong raises ``TaskError`` naming the spec."""
+    if detour_stops != 1 and not (spec is None and is_minigrid(env_id)):
+        raise TaskError(
+            f"detour stops are for the built-in MiniGrid teacher only, not {spec or env_id}"
+        )
     if spec is None:
         if is_minigrid(env_id):
             from hapo_rl.teachers.minigrid import MiniGridTeacher
 
-            return MiniGridTeacher(detour=detour)
+            return MiniGridTeacher(detour=detour, stops=detour_stops)
         if is_mujoco(env_id):
             from hapo_rl.teachers.mujoco import teacher_for
 
@@ -80,7 +87,8 @@ def _as_teacher(spec: str, found: Any) -> Teacher:
 
 
 def add_teacher_options(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--teacher``, ``--detour`` and ``--epsilon`` for a command that runs a teacher;
+    """``--teacher``, ``--detour``, ``--detour-stops`` and ``--epsilon`` for a command that
+    runs a teacher;
     ``default`` says which teacher runs without ``--teacher``."""
     parser.add_argument(
         "--teacher",
@@ -92,11 +100,20 @@ def add_teacher_options(parser: argparse.ArgumentParser, default: str) -> None:
         "--detour", type=float, default=0.0, help="share of episodes the teacher detours in"
     )
     parser.add_argument(
+        "--detour-stops",
+        type=int,
+        default=1,
+        help="cells a detour visits, waypoint and start in turn (MiniGrid; default: 1)",
+    )
+    parser.add_argument(
         "--epsilon", type=float, default=0.0, help="probability of a random action per step"
     )
 
 
 def check_teacher_options(args: argparse.Namespace) -> None:
-    """``ValueError`` unless ``--detour`` and ``--epsilon`` are in [0, 1]."""
+    """``ValueError`` unless ``--detour`` and ``--epsilon`` are in [0, 1] and
+    ``--detour-stops`` is positive."""
     for name in ("detour", "epsilon"):
         in_unit_interval(f"--{name}", getattr(args, name))
+    if args.detour_stops < 1:
+        raise ValueError(f"--detour-stops must be at least 1, got {args.detour_stops}")
