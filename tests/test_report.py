@@ -156,10 +156,11 @@ def final_success(method: str, task: int, seed: int) -> float:
     return round(base - (0.3 if method == "grpo" else 0.0), 3)
 
 
-def make_results(folder, unfinished=(), headline=None):
+def make_results(folder, unfinished=(), headline=None, methods=None):
     """A results folder as python -m hapo_rl.experiment writes it, with synthetic numbers; the
-    runs' config.json name ``headline`` as their headline evaluation (runs before it did not)."""
-    methods = {"hapo": {"algo": "hapo"}, "grpo": {"algo": "grpo"}}
+    runs' config.json name ``headline`` as their headline evaluation (runs before it did not).
+    ``methods`` gives the two methods' settings (names hapo and grpo, scored as such)."""
+    methods = methods or {"hapo": {"algo": "hapo"}, "grpo": {"algo": "grpo"}}
     rows, runs, gates = [], [], []
     for method in methods:
         for t, task in enumerate(TASKS):
@@ -295,6 +296,17 @@ def test_runs_whose_headline_is_greedy_are_judged_on_greedy_success(tmp_path):
     assert "| **hapo** | hapo | - | 0.65 [" in (sampled / "ablation.md").read_text()
 
 
+def test_the_headline_mode_comes_first_and_a_mode_not_recorded_is_left_out(tmp_path):
+    from hapo_rl.report.results import GREEDY, SUCCESS, load
+
+    greedy = load(make_results(tmp_path / "greedy", headline="greedy"))
+    assert greedy.modes == [("greedy", GREEDY), ("sampled", SUCCESS)]
+    folder = make_results(tmp_path / "old")
+    curves = pd.read_parquet(folder / "curves.parquet")
+    curves.assign(**{GREEDY: np.nan}).to_parquet(folder / "curves.parquet")
+    assert load(folder).modes == [("sampled", SUCCESS)]
+
+
 def test_a_run_that_did_not_finish_is_left_out_and_footnoted(tmp_path, capsys):
     results = make_results(tmp_path / "exp", unfinished=[("grpo", TASKS[1], 2)])
     out = tmp_path / "figs"
@@ -328,6 +340,7 @@ def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, c
 
 
 def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch, capsys):
+    make_results(tmp_path / "results" / "minigrid_main_doorkey")
     make_results(tmp_path / "results" / "minigrid_main")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.md").write_text(
@@ -337,28 +350,70 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("# Title\n\n" + README_MARKERS[0]) and readme.endswith("\nend\n")
     assert "stale" not in readme, readme
-    assert "| hapo | 0.65 [" in readme and "| 0/6 |" in readme, readme
-    assert (tmp_path / "paper_figures" / "minigrid_main" / "final_success.md").is_file()
+    # the headline shows the main experiment in both modes, never the early-learning profile
+    # hapo's DoorKey finals 0.9/0.8/0.7 sampled, half that greedy
+    assert "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |" in readme, readme
+    assert "| hapo | 0.80 [" in readme and "] / 0.40 [" in readme, readme
+    assert "minigrid_main:" not in readme and "minigrid_main_doorkey: 12 runs" in readme
+    assert "curves_DoorKey-5x5.png" in readme
+    assert (tmp_path / "paper_figures" / "minigrid_main_doorkey" / "final_success.md").is_file()
     claims = (tmp_path / "RESULTS.md").read_text()
+    main_part, early = claims.split("## Early-learning profile")
     # 12 runs of 150 s each: 0.5 CPU hours
-    link = "[minigrid_main](paper_figures/minigrid_main/README.md)"
-    assert f"| {link} | 12/12 | 0, 1, 2 | 3,000 | 0.5 |" in claims
-    assert "| mujoco_main | not run yet | | | |" in claims
-    mechanism = "[minigrid_main/mechanism](paper_figures/minigrid_main/mechanism.md)"
+    link = "[minigrid_main_doorkey](paper_figures/minigrid_main_doorkey/README.md)"
+    assert f"| {link} | 12/12 | 0, 1, 2 | 3,000 | 0.5 | main |" in main_part
+    assert "| teacher_study | not run yet |  |  |  | main |" in main_part
+    early_link = "[minigrid_main](paper_figures/minigrid_main/README.md)"
+    row = f"| {early_link} | 12/12 | 0, 1, 2 | 3,000 | 0.5 | early; see minigrid_main_<task> |"
+    assert row in early and early_link not in main_part
+    mechanism, improvement, gap = (
+        f"[minigrid_main_doorkey/{n}](paper_figures/minigrid_main_doorkey/{n}.md)"
+        for n in ("mechanism", "improvement", "teacher_gap")
+    )
     # every hapo run has no zero-advantage group, every grpo run only such groups
-    assert f"| {mechanism} | 0.00 [0.00, 0.00] | 1.00 [1.00, 1.00] | supported |" in claims
+    assert f"| {mechanism} | 0.00 [0.00, 0.00] | 1.00 [1.00, 1.00] | supported |" in main_part
+    assert "[minigrid_main/mechanism]" in early and "[minigrid_main/mechanism]" not in main_part
     # hapo ends 0.3 above grpo on every seed of both tasks
-    improvement = "[minigrid_main/improvement](paper_figures/minigrid_main/improvement.md)"
-    assert f"| {improvement} | grpo | 1.00 [1.00, 1.00] | 2 | HAPO better |" in claims
+    assert f"| {improvement} | grpo | 1.00 [1.00, 1.00] | 2 | HAPO better |" in main_part
     # the fixture's teacher share rises from 0.40 over the run to 0.93 in the last quarter
     assert (
         f"| {mechanism} | hapo | 0.3999 [0.3999, 0.3999] | 0.9269 [0.9269, 0.9269] | rises |"
-        in claims
+        in main_part
     )
     # hapo against its teacher: success above on DoorKey, at on KeyCorridor; return above, below
-    gap = "[minigrid_main/teacher_gap](paper_figures/minigrid_main/teacher_gap.md)"
-    assert f"| {gap} | hapo | 2 | 1 / 1 / 0 | 1 / 0 / 1 | above its teacher |" in claims
+    assert f"| {gap} | hapo | 2 | 1 / 1 / 0 | 1 / 0 / 1 | above its teacher |" in main_part
+    # no fixture run reaches 90% (finals 0.35-0.95 sampled, half that greedy, at the end only)
+    steps = main_part.split("## Env steps to 90% held-out success")[1]
+    assert "| task (budget) | method | sampled | greedy |" in steps, steps
+    never = "never [never, never] (0/3)"
+    assert f"| KeyCorridorS3R1 (3k) | grpo | {never} | {never} |" in steps, steps
     assert "claims -> RESULTS.md" in capsys.readouterr().out
+
+
+def test_claims_set_each_teacher_against_what_learns_from_it(tmp_path):
+    from hapo_rl.report.claims import per_teacher
+    from hapo_rl.report.results import load
+
+    noisy = {"algo": "hapo", "teacher_epsilon": 0.5, "teacher_detour_stops": 1}
+    folder = make_results(tmp_path / "study", methods={"hapo": {"algo": "hapo"}, "grpo": noisy})
+    teachers = pd.read_csv(folder / "teachers.csv")
+    worse = teachers.assign(method="grpo", success_rate=0.65, return_mean=0.05)
+    pd.concat([teachers, worse]).to_csv(folder / "teachers.csv", index=False)
+    rows = per_teacher({"study": load(folder)})[0].splitlines()
+    assert rows[0].startswith("| experiment | teacher | task | teacher success | teacher return |")
+    link = "[study/teacher_gap](paper_figures/study/teacher_gap.md)"
+    # the perfect teacher (0.60, 0.50) under hapo's DoorKey finals 0.9/0.8/0.7 (returns 3/4 of
+    # those); the noisy one (0.65, 0.05) above the same algorithm's 0.6/0.5/0.4 in success and
+    # below it in return; the default detour stops name no teacher
+    perfect, eps = (
+        next(r for r in rows if f"| {n} | DoorKey-5x5 |" in r) for n in ("perfect", "epsilon 0.5")
+    )
+    assert perfect.startswith(f"| {link} | perfect | DoorKey-5x5 | 0.60 | 0.50 | 0.80 [")
+    assert "above |" in perfect and perfect.endswith("| - | - | - | - | surpassed by hapo |")
+    assert eps.startswith(f"| {link} | epsilon 0.5 | DoorKey-5x5 | 0.65 | 0.05 | 0.50 [")
+    assert "0.50 [0.40, 0.60] below | 0.38 [0.30, 0.45] above | - |" in eps
+    assert eps.endswith("| surpassed by hapo |")
+    assert len(rows) == 2 + 4
 
 
 @pytest.mark.parametrize("argv", [["--all", "results/x"], ["--all", "--out", "o"], [], ["--all"]])
@@ -441,5 +496,5 @@ def test_all_skips_an_experiment_whose_first_run_has_not_finished(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert main(["--all", "--reps", "200"]) == 0
     assert "skipped results/consistency: no run has finished yet" in capsys.readouterr().out
-    assert "| consistency | not run yet | | | |" in (tmp_path / "RESULTS.md").read_text()
+    assert "| consistency | not run yet |  |  |  | main |" in (tmp_path / "RESULTS.md").read_text()
     assert main(["results/consistency"]) == 2  # asked for by name: an error

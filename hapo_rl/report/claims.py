@@ -7,10 +7,13 @@ not run yet are listed as such; nothing here is typed in by hand.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from hapo_rl.core.config import TeacherConfig
 from hapo_rl.core.gate import group_mean_rate
 from hapo_rl.methods import METHODS, group_mean_gated
 from hapo_rl.report.results import REPS, RETURN, SUCCESS, Results
@@ -23,13 +26,38 @@ from hapo_rl.report.stats import (
     teacher_share,
     zero_advantage,
 )
-from hapo_rl.report.tables import SHARE_DIGITS, against_teacher, fmt_estimate
+from hapo_rl.report.tables import (
+    SHARE_DIGITS,
+    against_teacher,
+    fmt_estimate,
+    fmt_steps,
+    short_task,
+)
 
-#: The experiments the claims are tested on, in the order RESULTS.md lists them.
-EXPERIMENTS = ("minigrid_main", "mujoco_main", "gate_ablation", "teacher_quality", "consistency")
-#: The experiments in README's headline table, and the headline figure.
-HEADLINE = ("minigrid_main", "mujoco_main")
-HEADLINE_FIGURE = "paper_figures/minigrid_main/aggregate_intervals.png"
+#: The experiments the claims are tested on, in the order RESULTS.md lists them: minigrid_main's
+#: second edition (one task per experiment, each at a budget where the tuned HAPO reaches 90%
+#: success on its median seed), then the others.
+EXPERIMENTS = (
+    "minigrid_main_doorkey",
+    "minigrid_main_keycorridor",
+    "minigrid_main_multiroom",
+    "minigrid_main_obstructedmaze",
+    "continuous_control",
+    "teacher_study",
+    "gate_ablation",
+    "consistency",
+)
+#: The first edition's experiments, at budgets where little but BC had started to learn: the
+#: early-learning profile, tested apart, with what supersedes each.
+EARLY = {
+    "minigrid_main": "minigrid_main_<task>",
+    "mujoco_main": "continuous_control",
+    "teacher_quality": "teacher_study",
+}
+#: The experiments in README's headline table; its figure is the first one's learning curves.
+HEADLINE = (*EXPERIMENTS[:5],)
+#: The evaluation modes the headline and steps tables show, in this order.
+MODES = ("sampled", "greedy")
 #: README's generated results block lies between these lines.
 README_MARKERS = ("<!-- headline: python -m hapo_rl.report --all writes this block -->",
                   "<!-- /headline -->")  # fmt: skip
@@ -220,6 +248,59 @@ def teacher_gap(runs: dict[str, Results]) -> list[str]:
     return _table(header, rows)
 
 
+def teacher_name(given: dict) -> str:
+    """A method's teacher as its quality settings in ``given`` name it; "perfect" at the
+    defaults."""
+    changed = [
+        f"{f.name.removeprefix('teacher_').replace('_', ' ')} {given[f.name]:g}"
+        for f in dataclasses.fields(TeacherConfig)
+        if f.name in given and given[f.name] != f.default
+    ]
+    return ", ".join(changed) or "perfect"
+
+
+#: The algorithms whose settings are set against their teacher.
+AGAINST_TEACHER = ("hapo", "bc", "mixed")
+
+
+def per_teacher(runs: dict[str, Results]) -> list[str]:
+    """For each experiment whose methods learn from teachers of more than one quality: per
+    teacher and task, its own held-out success and return, HAPO's, BC's and mixed's final ones
+    (above, at or below it) and which of them surpass it in either."""
+    rows = []
+    for name, r in runs.items():
+        by_teacher: dict[str, dict[str, str]] = {}
+        for m in r.methods:
+            given = dict(r.experiment["methods"][m])
+            algo = given.pop("algo")
+            if algo in AGAINST_TEACHER:
+                by_teacher.setdefault(teacher_name(given), {})[algo] = m
+        if len(by_teacher) < 2:
+            continue
+        for teacher, methods in by_teacher.items():
+            for i, task in enumerate(r.tasks):
+                found = {
+                    a: [against_teacher(r, m, i, c, REPS) for c in (r.headline, RETURN)]
+                    for a, m in methods.items()
+                }
+                levels = next((f for f in found.values() if None not in f), None)
+                if levels is None:
+                    continue
+                cells = [f"{levels[0][0]:.2f}", f"{levels[1][0]:.2f}"]
+                for a in AGAINST_TEACHER:
+                    f = found.get(a, [None, None])
+                    cells += [f"{fmt_estimate(x[1])} {x[2]}" if x else "-" for x in f]
+                above = [a for a, f in found.items() if any(x and x[2] == "above" for x in f)]
+                verdict = f"surpassed by {', '.join(above)}" if above else "not surpassed"
+                verdict = verdict if _enough(r, *methods.values()) else FEW
+                link = _link(name, "teacher_gap")
+                rows.append(_row(link, teacher, short_task(task), *cells, verdict))
+    scores = [f"{a} {c}" for a in AGAINST_TEACHER for c in ("success", "return")]
+    header = ("experiment", "teacher", "task", "teacher success", "teacher return", *scores,
+              "verdict")  # fmt: skip
+    return _table(header, rows)
+
+
 CLAIMS: list[tuple[str, str, Callable[[dict[str, Results]], list[str]]]] = [
     (
         "HAPO avoids advantage collapse",
@@ -257,72 +338,138 @@ CLAIMS: list[tuple[str, str, Callable[[dict[str, Results]], list[str]]]] = [
     ),
     (
         "HAPO surpasses static teacher forcing",
-        "Against behaviour cloning on the same teacher (`bc`), and against the teacher "
-        "itself: how many settings of HAPO, BC and `mixed` (perfect, noisy, detouring and "
-        "partial-coverage teachers) end with held-out success and return above, at or below "
-        "their teacher's own on the same start states (an interval wholly above or below it). "
-        "HAPO surpasses static teacher forcing if its settings end above their teacher where "
-        "BC's and mixed's do not.",
-        lambda runs: [*beats(runs, ("bc", "bc-grpo")), *teacher_gap(runs)],
+        "Against behaviour cloning on the same teacher (`bc`, `bc-grpo`), and against the "
+        "teacher itself: how many settings of HAPO, BC and `mixed` (perfect teachers and "
+        "noisy, detouring, partial-coverage or failing ones) end with held-out success and "
+        "return above, at or below their teacher's own on the same start states (an interval "
+        "wholly above or below it). HAPO surpasses static teacher forcing if its settings end "
+        "above their teacher where BC's and mixed's do not. Where an experiment varies the "
+        "teacher, a last table sets each teacher, with its own success and return, against "
+        "what HAPO, BC and mixed learn from it, and names those that surpass it in either.",
+        lambda runs: [*beats(runs, ("bc", "bc-grpo")), *teacher_gap(runs), *per_teacher(runs)],
     ),
 ]
 
 
-def results_md(runs: dict[str, Results], missing: Sequence[str], command: str) -> str:
-    """RESULTS.md for the experiments in ``runs`` (name -> finished results)."""
-    lines = [
-        "# Results: do HAPO's claims hold on classic sparse-reward tasks?",
-        "",
-        f"Generated by `{command}` from the committed `results/`; do not edit by hand. Every "
-        "interval is a 95% stratified bootstrap over runs (seeds); tables and figures are in "
-        "`paper_figures/<experiment>/`. CPU hours: the finished runs' wall times summed (each "
-        "run uses one core).",
-        "",
-        "| experiment | runs finished | seeds | env steps per run | CPU hours |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for name, r in runs.items():
+def _experiments(runs: dict[str, Results], names: Sequence[str], profile: Callable) -> list[str]:
+    """One row per experiment: its runs, seeds, budget, CPU hours and ``profile(name)``."""
+    rows = []
+    for name in names:
+        r = runs.get(name)
+        if r is None:
+            rows.append(_row(name, "not run yet", "", "", "", profile(name)))
+            continue
         total = len(r.runs) + len(r.left_out)
         seeds = ", ".join(str(s) for s in sorted(r.runs["seed"].unique()))
         link = f"[{name}](paper_figures/{name}/README.md)"
-        hours = f"{r.cpu_hours:.1f}"
-        lines.append(_row(link, f"{len(r.runs)}/{total}", seeds, f"{r.budget:,}", hours))
-    lines += [f"| {name} | not run yet | | | |" for name in missing]
-    blocks = ["\n".join(lines)]
+        rows.append(_row(link, f"{len(r.runs)}/{total}", seeds, f"{r.budget:,}",
+                         f"{r.cpu_hours:.1f}", profile(name)))  # fmt: skip
+    header = ("experiment", "runs finished", "seeds", "env steps per run", "CPU hours", "profile")
+    return _table(header, rows)
+
+
+def _claims(runs: dict[str, Results], level: str) -> list[str]:
+    blocks = []
     for i, (claim, test, evidence) in enumerate(CLAIMS, 1):
         found = evidence(runs) or ["Not measured yet: none of its experiments has finished runs."]
-        blocks += [f"## {i}. {claim}", test, *found]
+        blocks += [f"{level} {i}. {claim}", test, *found]
+    return blocks
+
+
+def _in_modes(r: Results, cell: Callable[..., str], *args: object) -> list[str]:
+    """``cell(r, *args, column)`` for sampled and greedy success, "-" for a mode not recorded."""
+    recorded = dict(r.modes)
+    return [cell(r, *args, recorded[m]) if m in recorded else "-" for m in MODES]
+
+
+def _steps_cell(r: Results, method: str, task: int, column: str) -> str:
+    steps = r.steps_to(method, 0.9, column)[task]
+    e = iqm_estimate([np.minimum(steps, 2 * r.budget)], REPS)
+    return f"{fmt_steps(e, r.budget)} ({int((steps <= r.budget).sum())}/{len(steps)})"
+
+
+def _final_cell(r: Results, method: str, task: int, column: str) -> str:
+    scores = r.final(method, column)[task]
+    return fmt_estimate(iqm_estimate([scores], REPS)) if len(scores) else "-"
+
+
+def _budget(r: Results, task: str) -> str:
+    return f"{short_task(task)} ({r.budget / 1e3:,.0f}k)"
+
+
+def steps_to_90(runs: dict[str, Results]) -> list[str]:
+    """Per headline experiment's task and method, the env steps to 90% held-out success,
+    sampled and greedy: IQM over runs with its interval, and the runs that reach it."""
+    rows = [
+        _row(_budget(r, task), m, *_in_modes(r, _steps_cell, m, i))
+        for r in (runs[n] for n in HEADLINE if n in runs)
+        for i, task in enumerate(r.tasks)
+        for m in r.methods
+        if len(r.steps_to(m, 0.9)[i])
+    ]
+    return _table(("task (budget)", "method", *MODES), rows)
+
+
+def results_md(runs: dict[str, Results], command: str) -> str:
+    """RESULTS.md for the experiments in ``runs`` (name -> finished results): the claims on
+    ``EXPERIMENTS``, steps to 90% on ``HEADLINE``, then the claims on ``EARLY`` apart."""
+    tested = {n: runs[n] for n in EXPERIMENTS if n in runs}
+    early = {n: runs[n] for n in EARLY if n in runs}
+    blocks = [
+        "# Results: do HAPO's claims hold on classic sparse-reward tasks?",
+        f"Generated by `{command}` from the committed `results/`; do not edit by hand. Every "
+        "interval is a 95% stratified bootstrap over runs (seeds); tables and figures are in "
+        "`paper_figures/<experiment>/`. CPU hours: the finished runs' wall times summed (each "
+        "run uses one core). The claims are tested on the experiments below, each at one "
+        "budget for every method; the first edition's experiments, at budgets where little "
+        "but behaviour cloning had started to learn, are the early-learning profile, tested "
+        "apart at the end.",
+        *_experiments(runs, EXPERIMENTS, lambda n: "main"),
+        *_claims(tested, "##"),
+        "## Env steps to 90% held-out success",
+        "Per task at its budget, in each evaluation mode (greedy: the most likely action, the "
+        "mean on continuous tasks): IQM over runs [95% interval] counting a run that never "
+        "reaches 90% as twice the budget, and the runs that reach it. never: the IQM (or "
+        "bound) is beyond the budget.",
+        *(steps_to_90(runs) or ["Not measured yet: none of its experiments has finished runs."]),
+        "## Early-learning profile",
+        "The first edition's experiments (20k-100k env steps, the package defaults before "
+        "tuning): what the methods do before they have had time to work. Their verdicts "
+        "describe that budget, not the methods; each is superseded by the experiment named.",
+        *_experiments(runs, list(EARLY), lambda n: f"early; see {EARLY[n]}"),
+        *_claims(early, "###"),
+    ]
     return "\n\n".join(blocks) + "\n"
 
 
 def headline_md(runs: dict[str, Results]) -> str:
-    """README's results block: per method, final held-out success over all tasks and the runs
-    that reached 90% success, for each headline experiment with finished runs; then the
-    headline figure."""
+    """README's results block: per method, final held-out success on each task of the headline
+    experiments with finished runs, sampled / greedy; then the first one's learning curves."""
     shown = {n: runs[n] for n in HEADLINE if n in runs}
     methods = list(dict.fromkeys(m for r in shown.values() for m in r.methods))
-    header = ["method"]
-    for name, r in shown.items():
-        header += [f"{name}: final success ({len(r.tasks)} tasks)", "runs reaching 90%"]
-    rows = []
-    for m in methods:
-        cells: list[object] = [m]
-        for r in shown.values():
-            if m not in r.methods:
-                cells += ["-", "-"]
-                continue
-            present = [s for s in r.final(m, r.headline) if len(s)]
-            cells += [fmt_estimate(iqm_estimate(present, REPS)), r.reached(m, 0.9)]
-        rows.append(_row(*cells))
-    budgets = "; ".join(
-        f"{n}: {r.budget:,} env steps per run, {len(r.runs)} runs" for n, r in shown.items()
-    )
+    header = ["method", *[_budget(r, t) for r in shown.values() for t in r.tasks]]
+    rows = [
+        _row(m, *[
+            " / ".join(_in_modes(r, _final_cell, m, i)) if m in r.methods else "-"
+            for r in shown.values()
+            for i in range(len(r.tasks))
+        ])
+        for m in methods
+    ]  # fmt: skip
+    runs_text = "; ".join(f"{n}: {len(r.runs)} runs" for n, r in shown.items())
+    figure = []
+    if shown:
+        name, r = next(iter(shown.items()))
+        path = f"paper_figures/{name}/curves_{short_task(r.tasks[0])}.png"
+        figure = [f"![Held-out success against env steps, {name}]({path})"]
     return "\n\n".join([
         README_MARKERS[0],
         *_table(header, rows),
-        f"IQM over runs with 95% stratified-bootstrap intervals ({budgets}). Verdicts on each "
-        "claim: [RESULTS.md](RESULTS.md).",
-        f"![Final held-out success, IQM and mean over all minigrid_main runs]({HEADLINE_FIGURE})",
+        "Final held-out success, sampled / greedy (the most likely action; the mean action on "
+        "continuous tasks), IQM over runs with 95% stratified-bootstrap intervals; each task at "
+        f"its own budget, the same for every method ({runs_text}). Steps to 90% and the verdict "
+        "on each claim: [RESULTS.md](RESULTS.md).",
+        *figure,
         README_MARKERS[1],
     ]) + "\n"  # fmt: skip
 

@@ -49,6 +49,15 @@ class Results:
         return self.experiment["reference"]
 
     @property
+    def modes(self) -> list[tuple[str, str]]:
+        """The evaluation modes every run recorded, as (name, success column), the headline's
+        first."""
+        other = GREEDY if self.headline == SUCCESS else SUCCESS
+        recorded = other in self.curves and bool(self.curves[other].notna().all())
+        names = {SUCCESS: "sampled", GREEDY: "greedy"}
+        return [(names[c], c) for c in (self.headline, *[other] * recorded)]
+
+    @property
     def cpu_hours(self) -> float:
         """Finished runs' wall time at their last evaluation, summed, in hours (a run uses one
         core; time lost to interruptions is not counted)."""
@@ -79,15 +88,17 @@ class Results:
         runs = self.per_run(method, lambda c: injection_at_success(c, low, high))
         return [v for v in runs if len(v)]
 
-    def steps_to(self, method: str, threshold: float) -> list[np.ndarray]:
-        """Per task, each finished run's env steps to reach ``threshold`` success (inf: never),
-        at the steps the evaluations were made."""
+    def steps_to(
+        self, method: str, threshold: float, column: str | None = None
+    ) -> list[np.ndarray]:
+        """Per task, each finished run's env steps to reach ``threshold`` success in ``column``
+        (the headline one by default; inf: never), at the steps the evaluations were made."""
         raw = self.curves.drop_duplicates(["method", "env_id", "seed", "eval_step"])
         mine = raw[raw["method"] == method].assign(step=lambda c: c["eval_step"])
         return [
             np.array(
                 [
-                    steps_to(c.sort_values("step"), threshold, self.headline)
+                    steps_to(c.sort_values("step"), threshold, column or self.headline)
                     for _, c in g.groupby("seed")
                 ],
                 float,
@@ -96,10 +107,10 @@ class Results:
             for g in [mine[mine["env_id"] == t]]
         ]
 
-    def reached(self, method: str, threshold: float) -> str:
-        """How many of the method's finished runs reach ``threshold`` success in the budget,
-        as "k/n"."""
-        steps = self.steps_to(method, threshold)
+    def reached(self, method: str, threshold: float, column: str | None = None) -> str:
+        """How many of the method's finished runs reach ``threshold`` success in ``column``
+        (the headline one by default) within the budget, as "k/n"."""
+        steps = self.steps_to(method, threshold, column)
         return f"{sum(int((s <= self.budget).sum()) for s in steps)}/{sum(map(len, steps))}"
 
 

@@ -34,7 +34,7 @@ def fmt_estimate(e: Estimate, digits: int = 2) -> str:
     return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
-def _fmt_steps(e: Estimate, budget: int) -> str:
+def fmt_steps(e: Estimate, budget: int) -> str:
     def one(v: float) -> str:
         return "never" if not math.isfinite(v) or v > budget else f"{v / 1e3:,.0f}k"
 
@@ -136,9 +136,9 @@ def efficiency_table(results: Results, threshold: float, reps: int) -> Table:
     for m in results.methods:
         # a run that never reaches it counts as 2x the budget, shown as "never"
         steps = [np.minimum(s, 2 * budget) for s in results.steps_to(m, threshold)]
-        cells = [_fmt_steps(iqm_estimate([s], reps), budget) if len(s) else "-" for s in steps]
+        cells = [fmt_steps(iqm_estimate([s], reps), budget) if len(s) else "-" for s in steps]
         present = [s for s in steps if len(s)]
-        every = _fmt_steps(iqm_estimate(present, reps), budget)
+        every = fmt_steps(iqm_estimate(present, reps), budget)
         rows.append([m, *cells, every, results.reached(m, threshold)])
     return Table(
         f"steps_to_{round(threshold * 100)}",
