@@ -512,7 +512,12 @@ def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
     gates = [g for g in gates if len(g)]  # a gate that saw no start state yet
     if gates:
         gate_table = pd.concat(gates, ignore_index=True)
-        atomic_write(out / "gate.parquet", lambda p: gate_table.to_parquet(p, index=False))
+        floats = gate_table.select_dtypes("float64").columns  # posteriors: float32 is plenty
+        gate_table[floats] = gate_table[floats].astype("float32")
+        atomic_write(
+            out / "gate.parquet",
+            lambda p: gate_table.to_parquet(p, index=False, compression="zstd"),
+        )
     return table
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import tomllib
@@ -54,6 +55,11 @@ def test_grid_runs_gathers_and_skips_finished_runs(tmp_path, capsys):
     )
     assert table.groupby(["method", "seed"]).size().min() >= 3
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "curves.csv"), check_dtype=False)
+    gate = pd.read_parquet(out / "gate.parquet")
+    assert set(gate["method"]) == {"hapo"} and gate["alpha"].dtype == "float32"
+    mine = gate[gate["seed"] == 0].reset_index(drop=True)
+    recorded = pd.read_csv(out / "hapo" / "Corridor-v0" / "s0" / "gate.csv")
+    assert np.allclose(mine["inject_prob"], recorded["inject_prob"], atol=1e-6)
     mtime = (out / "hapo" / "Corridor-v0" / "s0" / "summary.json").stat().st_mtime
     assert main([str(path), "--out", str(out)]) == 0
     assert (out / "hapo" / "Corridor-v0" / "s0" / "summary.json").stat().st_mtime == mtime
