@@ -1,11 +1,14 @@
 """What a grid of runs will cost, projected from runs already timed: CPU hours, and the
 wall-clock on N workers.
 
-A run's cost is its budget times the seconds per env step (evaluation included) of the timed
-runs of the same algorithm on the same task, taken at the largest budget timed (the median
-over those runs). Evaluation is a larger share of a short run than of a long one, and a policy
-that has learnt ends its episodes sooner, so projecting a 2M-step run from a 50k-step one
-overstates it; the figures are a planning estimate, not a measurement.
+A run's cost is its budget times the seconds per env step (evaluation included; the median
+over the runs) of the timed runs of the same algorithm on the same task whose protocol is
+nearest its own: first in budget, then in evaluation episodes per env step. A policy that has
+learnt ends its episodes sooner, so projecting a 2M-step run from a 50k-step one overstates
+it, and evaluation often costs more than training (a failing policy runs every held-out
+episode to the step limit), so a protocol that evaluates more often costs more per step. Time
+a few runs of the grid's own protocol first: they are then the nearest. The figures are a
+planning estimate, not a measurement.
 """
 
 from __future__ import annotations
@@ -19,29 +22,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+COLUMNS = ["algo", "env_id", "total_steps", "wall_time_s", "eval_every", "eval_episodes"]
+
 
 def timed_runs(root: Path) -> pd.DataFrame:
     """Every finished run under ``root``: algo, env_id, total_steps and wall_time_s from its
-    ``summary.json`` (unreadable ones skipped)."""
+    ``summary.json``, eval_every and eval_episodes from the ``config.json`` beside it
+    (unreadable runs skipped)."""
     rows = []
     for path in sorted(root.rglob("summary.json")):
         try:
             s = json.loads(path.read_text())
-            rows.append({k: s[k] for k in ("algo", "env_id", "total_steps", "wall_time_s")})
+            config = json.loads(path.with_name("config.json").read_text())
+            rows.append({k: {**config, **s}[k] for k in COLUMNS})
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    return pd.DataFrame(rows, columns=["algo", "env_id", "total_steps", "wall_time_s"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def step_costs(timed: pd.DataFrame) -> dict[tuple[str, str], tuple[float, int, int]]:
-    """Per (algo, env_id): the median seconds per env step of the runs at the largest budget
-    timed, that budget and the number of those runs."""
-    costs = {}
-    for key, runs in timed[timed["total_steps"] > 0].groupby(["algo", "env_id"]):
-        top = runs[runs["total_steps"] == runs["total_steps"].max()]
-        rate = float(np.median(top["wall_time_s"] / top["total_steps"]))
-        costs[key] = (rate, int(top["total_steps"].iloc[0]), len(top))
-    return costs
+def _budget(steps: float) -> float:
+    """A budget to two significant figures: BC's runs end a few steps past theirs."""
+    return float(f"{steps:.2g}")
+
+
+def step_cost(timed: pd.DataFrame, spec: Any) -> tuple[float, int, str, int]:
+    """For ``spec`` (a ``RunSpec``): the median seconds per env step of the timed runs of its
+    algo and task at the protocol nearest its own (budget, then evaluation episodes per env
+    step), that protocol's budget and evaluation ("50/5,000": episodes every so many
+    steps) and its number of runs; NaN and zeros if none is timed."""
+    runs = timed[(timed["algo"] == spec.algo) & (timed["env_id"] == spec.env_id)]
+    runs = runs[runs["total_steps"] > 0]
+    if runs.empty:
+        return float("nan"), 0, "", 0
+    runs = runs.assign(budget=runs["total_steps"].map(_budget))
+    density = np.log(runs["eval_episodes"] / runs["eval_every"])
+    runs = runs.assign(
+        budget_gap=(np.log(runs["budget"]) - np.log(spec.total_steps)).abs().round(6),
+        density_gap=(density - np.log(spec.eval_episodes / spec.eval_every)).abs(),
+    )
+    nearest = runs.sort_values(["budget_gap", "density_gap"]).iloc[0]
+    protocol = ["budget", "eval_every", "eval_episodes"]
+    top = runs[(runs[protocol] == nearest[protocol]).all(axis=1)]
+    rate = float(np.median(top["wall_time_s"] / top["total_steps"]))
+    evaluation = f"{nearest['eval_episodes']:.0f}/{nearest['eval_every']:,.0f}"
+    return rate, int(nearest["budget"]), evaluation, len(top)
 
 
 def makespan(seconds: Sequence[float], workers: int) -> float:
@@ -57,10 +81,10 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
     """Per method and task of ``specs`` (``RunSpec``s): runs, budget, the timing used and the
     projected CPU hours; and a closing line with the totals and the wall-clock on
     ``workers`` workers."""
-    costs = step_costs(timed_runs(root))
+    timed = timed_runs(root)
     rows, seconds, unmeasured = [], [], 0
     for spec in specs:
-        rate, timed_at, n = costs.get((spec.algo, spec.env_id), (float("nan"), 0, 0))
+        rate, timed_at, timed_eval, n = step_cost(timed, spec)
         if np.isnan(rate):
             unmeasured += 1
         else:
@@ -71,6 +95,7 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
                 "env_id": spec.env_id,
                 "total_steps": spec.total_steps,
                 "timed_at": timed_at,
+                "timed_eval": timed_eval,
                 "timed_runs": n,
                 "s_per_1k_steps": 1000 * rate,
                 "cpu_hours": rate * spec.total_steps / 3600,
@@ -83,6 +108,7 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
             runs=("total_steps", "size"),
             total_steps=("total_steps", "first"),
             timed_at=("timed_at", "first"),
+            timed_eval=("timed_eval", "first"),
             timed_runs=("timed_runs", "first"),
             s_per_1k_steps=("s_per_1k_steps", "first"),
             cpu_hours=("cpu_hours", "sum"),

@@ -256,17 +256,26 @@ def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, ca
     from hapo_rl.cost import estimate, makespan
 
     timed = tmp_path / "timed"
-    for i, (steps, wall) in enumerate([(600, 6.0), (600, 12.0), (300, 100.0)]):
+    runs = [(1190, 300, 6.0), (1203, 300, 12.0), (1200, 1200, 1.0), (600, 300, 100.0)]
+    for i, (steps, every, wall) in enumerate(runs):
         run = timed / f"r{i}"
         run.mkdir(parents=True)
         summary = {"algo": "hapo", "env_id": "tests.tiny:Corridor-v0", "total_steps": steps}
         (run / "summary.json").write_text(json.dumps({**summary, "wall_time_s": wall}))
+        config = {"eval_every": every, "eval_episodes": 5}
+        (run / "config.json").write_text(json.dumps(config))
+    (timed / "r9").mkdir()  # a run without its config.json is not timed
+    (timed / "r9" / "summary.json").write_text(json.dumps({**summary, "wall_time_s": 1e6}))
     path = write(tmp_path, GRID.replace("total_steps = 600", "total_steps = 1200"))
     table, line = estimate(load_experiment(path).specs, timed, workers=2)
     hapo = table.set_index("method").loc["hapo"]
-    # the median of the runs at the largest budget timed (600 steps: 9 s), not the 300-step one
-    assert hapo["timed_at"] == 600 and hapo["timed_runs"] == 2 and hapo["runs"] == 2
-    assert hapo["cpu_hours"] == pytest.approx(2 * 1200 * 9.0 / 600 / 3600)
+    # the grid evaluates 5 episodes every 300 steps for 1200: the median of the two runs at
+    # that protocol (1,190 and 1,203 steps count as 1,200), not the one evaluating every
+    # 1,200 steps at the same budget, nor the 600-step one at the same evaluation
+    assert hapo["timed_at"] == 1200 and hapo["timed_eval"] == "5/300"
+    assert hapo["timed_runs"] == 2 and hapo["runs"] == 2
+    rate = (6.0 / 1190 + 12.0 / 1203) / 2
+    assert hapo["cpu_hours"] == pytest.approx(2 * 1200 * rate / 3600)
     assert "2 runs have no timed run" in line  # grpo
     assert makespan([4, 3, 3, 2], 2) == 6 and makespan([5, 1], 4) == 5
     assert main([str(path), "--estimate", "--timings", str(timed)]) == 0
