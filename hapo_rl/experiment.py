@@ -675,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         out / "experiment.json",
         {k: v for k, v in dataclasses.asdict(experiment).items() if k != "specs"},
     )
+    teacher_table(specs, out)  # first: a report on a sweep cut short sets runs against them
     todo = [s for s in specs if s.status(out) != "finished"]
     errors: dict[RunSpec, str] = {}
     bar = tqdm(total=len(todo), desc=name, unit="run", file=sys.stderr)
@@ -719,7 +720,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bar.close()
     runs = tables(name, specs, out, errors)
-    teacher_table(specs, out)
     finished = int((runs["status"] == "finished").sum())
     print(
         f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, "

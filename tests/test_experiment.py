@@ -77,6 +77,20 @@ def test_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
     assert (runs[runs["method"] != "broken"]["status"] == "finished").all()
 
 
+def test_a_sweep_cut_short_has_measured_its_teachers(tmp_path, monkeypatch, capsys):
+    import hapo_rl.experiment as experiment
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "_local", ctrl_c)  # Ctrl-C before any run ends
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == experiment.INTERRUPTED
+    assert "rerun the same command" in capsys.readouterr().err
+    teachers = pd.read_csv(out / "teachers.csv")
+    assert set(teachers["method"]) == {"hapo"} and (teachers["success_rate"] == 1.0).all()
+
+
 def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main([str(write(tmp_path, GRID)), "--out", str(out), "--dry-run"]) == 0
