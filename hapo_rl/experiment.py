@@ -511,7 +511,8 @@ def gather(name: str, specs: Iterable[RunSpec], out: Path) -> pd.DataFrame:
     ]
     gates = [g for g in gates if len(g)]  # a gate that saw no start state yet
     if gates:
-        gate_table = pd.concat(gates, ignore_index=True)
+        # posterior_mean is alpha / (alpha + beta): the figures derive it, the file stays small
+        gate_table = pd.concat(gates, ignore_index=True).drop(columns="posterior_mean")
         floats = gate_table.select_dtypes("float64").columns  # posteriors: float32 is plenty
         gate_table[floats] = gate_table[floats].astype("float32")
         atomic_write(

@@ -57,6 +57,7 @@ def test_grid_runs_gathers_and_skips_finished_runs(tmp_path, capsys):
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "curves.csv"), check_dtype=False)
     gate = pd.read_parquet(out / "gate.parquet")
     assert set(gate["method"]) == {"hapo"} and gate["alpha"].dtype == "float32"
+    assert "posterior_mean" not in gate  # derivable from alpha and beta
     mine = gate[gate["seed"] == 0].reset_index(drop=True)
     recorded = pd.read_csv(out / "hapo" / "Corridor-v0" / "s0" / "gate.csv")
     assert np.allclose(mine["inject_prob"], recorded["inject_prob"], atol=1e-6)

@@ -182,8 +182,7 @@ def make_results(folder, unfinished=(), headline=None, methods=None):
                     if method == "hapo" and k:
                         gates.append({
                             "method": method, "env_id": task, "seed": seed, "step": step,
-                            "start_state": 7, "alpha": 1.0 + k, "beta": 2.0,
-                            "posterior_mean": (1.0 + k) / (3.0 + k), "inject_prob": 0.5,
+                            "start_state": 7, "alpha": 1.0 + k, "beta": 2.0, "inject_prob": 0.5,
                         })  # fmt: skip
                 runs.append({
                     "method": method, "algo": method, "env_id": task, "seed": seed,

@@ -203,7 +203,8 @@ def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
             )
             for ax, step in zip(np.atleast_1d(axes), picks):
                 at = _snapshots_at(mine, step, final=step == picks[-1])
-                ax.hist(at["posterior_mean"], bins=np.linspace(0, 1, 21), color=OKABE_ITO["hapo"])
+                mean = at["alpha"] / (at["alpha"] + at["beta"])
+                ax.hist(mean, bins=np.linspace(0, 1, 21), color=OKABE_ITO["hapo"])
                 ax.set(title=f"by {step / 1e3:,.0f}k steps", xlabel="posterior mean success")
                 ax.text(0.98, 0.95, f"{len(at)} states", ha="right", va="top",
                         transform=ax.transAxes)  # fmt: skip
