@@ -543,9 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user code (an env, a teacher) failing mid-run
         return _failed(run_dir, model.num_timesteps, exc)
     if isinstance(model, GRPO) and model.uses_groups and model.learnt_groups == 0:
+        warm = getattr(model.config, "warm_start_demos", 0)
         print(
             f"hapo_rl.run: warning: no group of episodes finished within the budget, so the "
-            f"policy was never updated: --total-steps {config['total_steps']} is less than one "
+            f"policy {'had no update after its warm start' if warm else 'was never updated'}: "
+            f"--total-steps {config['total_steps']} is less than one "
             f"iteration of {model.config.groups_per_iter} x {model.config.group_size} episodes "
             "here; give a larger budget",
             file=sys.stderr,

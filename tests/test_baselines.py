@@ -122,6 +122,24 @@ def test_bc_grpo_warm_start_is_charged_and_cloned():
     assert later.teacher_steps == 0 and later.injection_rate == 0  # then plain GRPO
 
 
+def test_bc_grpo_warm_start_noise_clones_every_perturbed_episode(monkeypatch):
+    cloned = []
+    monkeypatch.setattr(
+        "hapo_rl.algos.hapo.clone", lambda policy, episodes, *a: cloned.extend(episodes) or 0.0
+    )
+    model = HAPO(
+        ENV, teacher=RightTeacher(), seed=0, gate="never", warm_start_demos=16,
+        warm_start_noise=0.5, group_size=4, groups_per_iter=4, n_train_seeds=16,
+    )  # fmt: skip
+    stats = model._iteration()
+    assert len(cloned) == 16 and any(not e.success for e in cloned)  # failed ones too
+    assert all((e.actions == 1).all() for e in cloned)  # the teacher's own actions
+    positions = np.concatenate([e.obs.argmax(1) for e in cloned])
+    assert (np.diff(positions) < 0).any()  # but the env executed some left steps
+    assert stats.env_steps == stats.teacher_steps == sum(e.length for e in cloned)
+    assert model._perturbation() is None  # the warm start over, the teacher acts as it is
+
+
 def test_jsrl_rolls_in_with_the_teachers_prefix_and_charges_it():
     model = JSRL(
         ENV, teacher=RightTeacher(), seed=0, jsrl_stages=4, group_size=4, groups_per_iter=4,

@@ -79,6 +79,8 @@ def test_bc_from_the_dataset_learns_and_stops_when_it_is_used_up(dataset):
 def test_demo_noise_with_a_recorded_teacher_is_refused(dataset):
     with pytest.raises(ValueError, match="demo_noise needs a teacher that acts"):
         _model("bc", f"minari:{dataset}", demo_noise=0.1)
+    with pytest.raises(ValueError, match="warm_start_noise needs a teacher that acts"):
+        _model("bc-grpo", f"minari:{dataset}", warm_start_noise=0.1)
 
 
 def test_start_states_the_dataset_lacks_get_no_teacher(tmp_path):

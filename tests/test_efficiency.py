@@ -185,7 +185,7 @@ BEFORE = {
     "gate_prior": "uniform", "fixed_prob": 0.5, "n_inject": 1, "mix_every_group": False,
     "teacher_loss": "shaping", "shaping_gamma": 0.1, "warm_start_demos": 0,
     "shaping_box": 0.05,  # added since: on continuous actions the box, not the density
-    "warm_start_epochs": 20, "teacher_epsilon": 0.0, "teacher_detour": 0.0,
+    "warm_start_epochs": 20, "warm_start_noise": 0.0, "teacher_epsilon": 0.0, "teacher_detour": 0.0,
     "teacher_coverage": 1.0, "teacher_fail": 0.0, "teacher_detour_stops": 1,
     "horizon_cut": 0.0, "teacher_reuse": False, "teacher_replay": 0, "forget_by": "visit",
     "fail_step_frac": 1.0,

@@ -262,7 +262,13 @@ def test_the_shipped_experiments_are_valid_in_every_profile(path):
         assert experiment.specs and experiment.reference in experiment.methods
         # the issue's experiments have at least 5 seeds; the tuning sweeps and the check of
         # the continuous-control path (issue 17 asks for 3) 3, the smoke test 1
-        tuning = ("tuning", "tuning_continuous", "tuning_bc_grpo", "continuous_control")
+        tuning = (
+            "tuning",
+            "tuning_continuous",
+            "tuning_bc_grpo",
+            "tuning_bc_grpo_continuous",
+            "continuous_control",
+        )
         least = {"smoke": 1, **dict.fromkeys(tuning, 3)}
         assert len(experiment.seeds) >= least.get(path.stem, 5)
 

@@ -6,7 +6,8 @@ its failed episodes replaced by successful teacher episodes from the same start 
 steps are off-policy and use the policy-shaping loss ``-pi/(pi+gamma) * A`` (or imitation
 ``-A log pi``) instead of the clipped ratio. With ``mix_every_group`` (the mixed-policy
 baseline) every group instead gets one teacher episode added, failed or not, with no gate.
-With ``warm_start_demos`` the first iteration clones that many teacher episodes (bc-grpo).
+With ``warm_start_demos`` the first iteration clones that many teacher episodes (bc-grpo),
+noise-injected with ``warm_start_noise`` (DART, as ``bc``'s ``demo_noise``).
 
 What this project adds for sample efficiency, each a setting that is off in ``hapo-paper``:
 ``horizon_cut`` ends the on-policy episodes of a start state whose gate is open after a
@@ -20,6 +21,7 @@ shut the update is GRPO's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -35,8 +37,8 @@ from hapo_rl.core.gate import BetaGate
 from hapo_rl.core.rollout import Episode
 from hapo_rl.core.shaping import teacher_probability
 from hapo_rl.core.tasks import Task
-from hapo_rl.teachers.base import Teacher
-from hapo_rl.teachers.episodes import teacher_episode
+from hapo_rl.teachers.base import Teacher, is_recorded
+from hapo_rl.teachers.episodes import perturbation, teacher_episode
 
 
 class HAPO(Guided):
@@ -66,6 +68,10 @@ class HAPO(Guided):
                 forget_by=cfg.forget_by,  # type: ignore[arg-type]
             )
             self.warm_started = cfg.warm_start_demos == 0
+            if cfg.warm_start_noise and is_recorded(self.teacher):
+                raise ValueError(
+                    "warm_start_noise needs a teacher that acts; a recorded one only replays"
+                )
 
     def _iteration(self) -> IterationStats:
         if self.warm_started:
@@ -75,7 +81,7 @@ class HAPO(Guided):
         seeds = self.rng.choice(self.task.train_seeds, size=n, replace=n > self.task.n_train)
         demos = self._demos(self._covered(seeds))
         steps = self._charge(demos)
-        good = [d for d in demos if d.success]
+        good = demos if cfg.warm_start_noise else [d for d in demos if d.success]
         with self.watch.section("learn"):
             loss = (
                 clone(
@@ -99,6 +105,12 @@ class HAPO(Guided):
             zero_adv_group_frac=float("nan"),
             loss=loss,
         )
+
+    def _perturbation(self) -> Callable[[Any], Any] | None:
+        noise = self.config.warm_start_noise
+        if self.warm_started or not noise:
+            return None
+        return perturbation(self._teacher_env.action_space, noise, self.rng)
 
     # -- the teacher's kept episodes ---------------------------------------------------------
 

@@ -206,6 +206,14 @@ class HAPOConfig(GroupConfig, TeacherConfig):
         0, "behaviour-cloning warm start: teacher episodes cloned before RL (bc-grpo)"
     )
     warm_start_epochs: int = _opt(20, "passes over the warm-start episodes", None, "positive")
+    warm_start_noise: float = _opt(
+        0.0,
+        "noise-injected warm-start episodes (DART, as bc's demo_noise): the env executes "
+        "perturbed teacher actions, each episode keeps the teacher's own, and every one is "
+        "cloned, failed or not",
+        None,
+        "unit",
+    )
 
     def _check(self) -> None:
         super()._check()
