@@ -651,11 +651,13 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
         return 0
     if args.dry_run:
+        wm = max(len(s.method) for s in specs)
+        we = max(len(s.env_id) for s in specs)
         for s in specs:
             settings = " ".join(f"{k}={v}" for k, v in s.settings)
             status = "stale" if s.mismatch(out) else s.status(out)
             print(
-                f"{status:<8} {s.method:<16} {s.env_id:<34} seed {s.seed:<3} "
+                f"{status:<8} {s.method:<{wm}} {s.env_id:<{we}} seed {s.seed:<3} "
                 f"{s.total_steps:>11,} steps  {settings}"
             )
         print(

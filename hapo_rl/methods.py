@@ -117,6 +117,16 @@ def configs(methods: dict[str, dict[str, Any]]) -> dict[str, Config]:
     return out
 
 
+def posterior_gated(methods: dict[str, dict[str, Any]]) -> set[str]:
+    """The named methods whose injections follow the per-start-state Beta posteriors (a
+    method with the gate shut, always open or mixing every group keeps them unused)."""
+    return {
+        m
+        for m, c in configs(methods).items()
+        if getattr(c, "gate", "") in ("thompson", "mean") and not getattr(c, "mix_every_group", 0)
+    }
+
+
 def group_mean_gated(methods: dict[str, dict[str, Any]]) -> dict[str, Config]:
     """The named methods that use the paper's v1 gate, with their configs."""
     return {m: c for m, c in configs(methods).items() if getattr(c, "gate", "") == "group-mean"}

@@ -389,6 +389,18 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     assert "claims -> RESULTS.md" in capsys.readouterr().out
 
 
+def test_gate_posteriors_are_drawn_only_for_a_reference_whose_injections_follow_them(tmp_path):
+    from hapo_rl.report.figures import gate_posteriors
+    from hapo_rl.report.results import load
+
+    gated = load(make_results(tmp_path / "gated"))
+    methods = {"hapo": {"algo": "bc-grpo"}, "grpo": {"algo": "grpo"}}
+    shut = load(make_results(tmp_path / "shut", methods=methods))
+    assert not shut.gate.empty  # bc-grpo keeps posteriors but never reads them
+    assert len(gate_posteriors(gated, tmp_path, "paper")) == 4  # two tasks, pdf and png
+    assert gate_posteriors(shut, tmp_path, "paper") == []
+
+
 def test_claims_set_each_teacher_against_what_learns_from_it(tmp_path):
     from hapo_rl.report.claims import per_teacher
     from hapo_rl.report.results import load

@@ -22,7 +22,7 @@ import seaborn as sns  # noqa: E402
 from rliable import library, plot_utils  # noqa: E402
 
 from hapo_rl.core.gate import group_mean_rate  # noqa: E402
-from hapo_rl.methods import METHODS, group_mean_gated  # noqa: E402
+from hapo_rl.methods import METHODS, group_mean_gated, posterior_gated  # noqa: E402
 from hapo_rl.report.results import GREEDY, Results  # noqa: E402
 from hapo_rl.report.stats import curve_band, iqm, iqm_estimate, mean_estimate, seeded  # noqa: E402
 
@@ -187,9 +187,10 @@ def _snapshots_at(gate: pd.DataFrame, step: int, final: bool) -> pd.DataFrame:
 def gate_posteriors(results: Results, folder: Path, style: str) -> list[Path]:
     """Per task, the reference method's gate posterior means over the training pool's start
     states seen so far, at a quarter, half, three quarters and all of the budget (each finished
-    run's last snapshot by then, pooled)."""
+    run's last snapshot by then, pooled); none where its injections do not follow them."""
     g = results.gate
-    if g.empty or results.reference not in set(g["method"]):
+    gated = posterior_gated(results.experiment["methods"])
+    if g.empty or results.reference not in set(g["method"]) & gated:
         return []
     paths = []
     for task in results.tasks:
