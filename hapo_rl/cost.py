@@ -3,12 +3,14 @@ wall-clock on N workers.
 
 A run's cost is its budget times the seconds per env step (evaluation included; the median
 over the runs) of the timed runs of the same algorithm on the same task whose protocol is
-nearest its own: first in budget, then in evaluation episodes per env step. A policy that has
-learnt ends its episodes sooner, so projecting a 2M-step run from a 50k-step one overstates
-it, and evaluation often costs more than training (a failing policy runs every held-out
-episode to the step limit), so a protocol that evaluates more often costs more per step. Time
-a few runs of the grid's own protocol first: they are then the nearest. The figures are a
-planning estimate, not a measurement.
+nearest its own: first in budget, then in evaluation episodes per env step. The cost per step
+changes as a run learns, in either direction: a policy that has learnt ends its episodes
+sooner, but a group method's all-failure groups carry no gradient, so its updates cost more
+once groups succeed (projected from 20k-step runs, the second-edition MiniGrid sweeps took
+1.3 to 2.6 times the estimate). Evaluation often costs more than training (a failing policy
+runs every held-out episode to the step limit), so a protocol that evaluates more often costs
+more per step. Time a few runs of the grid's own protocol first: they are then the nearest.
+The figures are a planning estimate, not a measurement.
 """
 
 from __future__ import annotations
