@@ -69,7 +69,7 @@ def _toml(task: str, seeds: list[int], eval_episodes: int, methods: list[str]) -
         f"total_steps = {budget}",
         f"eval_every = {every}",
         f"eval_episodes = {eval_episodes}",
-        'reference = "hapo"',
+        f'reference = "{"hapo" if "hapo" in methods else methods[0]}"',
     ]
     for name, settings in ((m, METHODS[m]) for m in methods):
         lines.append(f'\n[methods."{name}"]')
