@@ -31,8 +31,8 @@ SWEEP = """
 [experiment]
 tasks = ["tests.tiny:Corridor-v0"]
 seeds = [0, 1, 2]
-total_steps = 120_000
-eval_every = 6_000
+total_steps = 240_000
+eval_every = 12_000
 eval_episodes = 5
 
 [methods.hapo]
@@ -106,11 +106,10 @@ def cluster(tmp_path):
         log.close()
 
 
-def _evaluations(run_dir: Path) -> int:
-    try:
-        return len(pd.read_csv(run_dir / "curves.csv"))
-    except (OSError, pd.errors.EmptyDataError):
-        return 0
+def _checkpointed_twice(run_dir: Path) -> bool:
+    """Whether a checkpoint after step 0 is on disk: saving one moves the one before it to
+    ``model.prev.zip`` first. (A row in curves.csv is written just before its checkpoint.)"""
+    return (run_dir / "model.prev.zip").is_file() and (run_dir / "model.zip").is_file()
 
 
 def _raylet(resource: str) -> int:
@@ -162,7 +161,7 @@ def test_a_sweep_on_a_cluster_survives_losing_a_node(cluster, tmp_path):
     def both_nodes_mid_run() -> bool:  # one CPU a node: two runs under way, one on each
         if runner.poll() is not None:
             pytest.fail(f"the sweep ended early: {runner.communicate()}")
-        started = [r for r in runs if _evaluations(r) >= 2]  # checkpointed after step 0
+        started = [r for r in runs if _checkpointed_twice(r)]
         return len(started) == 2 and not any((r / "summary.json").is_file() for r in started)
 
     _wait(both_nodes_mid_run, 300, "two runs never ran at once")
