@@ -341,6 +341,8 @@ def test_a_folder_that_is_not_results_is_one_line_and_writes_nothing(tmp_path, c
 def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch, capsys):
     make_results(tmp_path / "results" / "minigrid_main_doorkey")
     make_results(tmp_path / "results" / "minigrid_main")
+    one_seed = [(m, t, s) for m in ("hapo", "grpo") for t in TASKS for s in SEEDS[1:]]
+    make_results(tmp_path / "results" / "minigrid_main_keycorridor", unfinished=one_seed)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.md").write_text(
         "# Title\n\n" + "\nstale\n".join(README_MARKERS) + "\nend\n"
@@ -351,7 +353,9 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     assert "stale" not in readme, readme
     # the headline shows the main experiment in both modes, never the early-learning profile
     # hapo's DoorKey finals 0.9/0.8/0.7 sampled, half that greedy
-    assert "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |" in readme, readme
+    assert "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |\n" in readme, readme
+    # an experiment with one run of a method a task is named as under way, not shown
+    assert "runs a task: minigrid_main_keycorridor (4 runs)." in readme, readme
     assert "| hapo | 0.80 [" in readme and "] / 0.40 [" in readme, readme
     assert "minigrid_main:" not in readme and "minigrid_main_doorkey: 12 runs" in readme
     assert "curves_DoorKey-5x5.png" in readme
@@ -386,6 +390,7 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     assert "| task (budget) | method | sampled | greedy |" in steps, steps
     never = "never [never, never] (0/3)"
     assert f"| KeyCorridorS3R1 (3k) | grpo | {never} | {never} |" in steps, steps
+    assert steps.count("| KeyCorridorS3R1 (3k) | grpo |") == 1, steps  # not the 1-run one
     assert "claims -> RESULTS.md" in capsys.readouterr().out
 
 

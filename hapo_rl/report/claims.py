@@ -399,13 +399,14 @@ def _budget(r: Results, task: str) -> str:
 
 def steps_to_90(runs: dict[str, Results]) -> list[str]:
     """Per headline experiment's task and method, the env steps to 90% held-out success,
-    sampled and greedy: IQM over runs with its interval, and the runs that reach it."""
+    sampled and greedy: IQM over runs with its interval, and the runs that reach it; a method
+    with fewer than ``MIN_RUNS`` finished runs on the task is left out."""
     rows = [
         _row(_budget(r, task), m, *_in_modes(r, _steps_cell, m, i))
         for r in (runs[n] for n in HEADLINE if n in runs)
         for i, task in enumerate(r.tasks)
         for m in r.methods
-        if len(r.steps_to(m, 0.9)[i])
+        if len(r.steps_to(m, 0.9)[i]) >= MIN_RUNS
     ]
     return _table(("task (budget)", "method", *MODES), rows)
 
@@ -430,7 +431,8 @@ def results_md(runs: dict[str, Results], command: str) -> str:
         "Per task at its budget, in each evaluation mode (greedy: the most likely action, the "
         "mean on continuous tasks): IQM over runs [95% interval] counting a run that never "
         "reaches 90% as twice the budget, and the runs that reach it. never: the IQM (or "
-        "bound) is beyond the budget.",
+        f"bound) is beyond the budget. A method with fewer than {MIN_RUNS} finished runs on a "
+        "task is left out.",
         *(steps_to_90(runs) or ["Not measured yet: none of its experiments has finished runs."]),
         "## Early-learning profile",
         "The first edition's experiments (20k-100k env steps, the package defaults before "
@@ -444,8 +446,11 @@ def results_md(runs: dict[str, Results], command: str) -> str:
 
 def headline_md(runs: dict[str, Results]) -> str:
     """README's results block: per method, final held-out success on each task of the headline
-    experiments with finished runs, sampled / greedy; then the first one's learning curves."""
-    shown = {n: runs[n] for n in HEADLINE if n in runs}
+    experiments with ``MIN_RUNS`` finished runs of each method a task, sampled / greedy (those
+    with fewer are named as under way); then the first one's learning curves."""
+    ready = {n: _enough(runs[n], *runs[n].methods) for n in HEADLINE if n in runs}
+    shown = {n: runs[n] for n, enough in ready.items() if enough}
+    under_way = [f"{n} ({len(runs[n].runs)} runs)" for n, enough in ready.items() if not enough]
     methods = list(dict.fromkeys(m for r in shown.values() for m in r.methods))
     header = ["method", *[_budget(r, t) for r in shown.values() for t in r.tasks]]
     rows = [
@@ -468,7 +473,9 @@ def headline_md(runs: dict[str, Results]) -> str:
         "Final held-out success, sampled / greedy (the most likely action; the mean action on "
         "continuous tasks), IQM over runs with 95% stratified-bootstrap intervals; each task at "
         f"its own budget, the same for every method ({runs_text}). Steps to 90% and the verdict "
-        "on each claim: [RESULTS.md](RESULTS.md).",
+        "on each claim: [RESULTS.md](RESULTS.md)."
+        + (f" Not shown until every method has {MIN_RUNS} finished runs a task: "
+           + ", ".join(under_way) + "." if under_way else ""),
         *figure,
         README_MARKERS[1],
     ]) + "\n"  # fmt: skip
