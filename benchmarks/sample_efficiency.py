@@ -12,7 +12,7 @@ reaching each level, with the number of seeds that reached it. Writes ``<out>/su
     python benchmarks/sample_efficiency.py --tasks MiniGrid-MultiRoom-N4-S5-v0 \
         MiniGrid-ObstructedMaze-2Dlh-v0 --methods hapo bc --out results/sample_efficiency_500k
     python benchmarks/sample_efficiency.py --tasks PointMaze_Medium-v3 FetchPush-v4 \
-        --methods hapo hapo-lr-1e-3 --out results/sample_efficiency_mujoco
+        --methods hapo-lr-1e-3 --seeds 0 1 2 --out results/sample_efficiency_mujoco
 """
 
 from __future__ import annotations
