@@ -2,8 +2,9 @@
 wall-clock on N workers.
 
 A run's cost is its budget times the seconds per env step (evaluation included; the median
-over the runs) of the timed runs of the same algorithm on the same task whose protocol is
-nearest its own: first in budget, then in evaluation episodes per env step. The cost per step
+over the runs) of the timed runs of the same algorithm on the same task nearest to it: first
+in settings (the fewest that differ: BC's passes over its data, the group sizes), then in
+budget, then in evaluation episodes per env step. The cost per step
 changes as a run learns, in either direction: a policy that has learnt ends its episodes
 sooner, but a group method's all-failure groups carry no gradient, so its updates cost more
 once groups succeed (projected from 20k-step runs, the second-edition MiniGrid sweeps took
@@ -24,21 +25,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["algo", "env_id", "total_steps", "wall_time_s", "eval_every", "eval_episodes"]
+COLUMNS = ["algo", "env_id", "total_steps", "wall_time_s", "eval_every", "eval_episodes",
+           "settings"]
 
 
 def timed_runs(root: Path) -> pd.DataFrame:
     """Every finished run under ``root``: algo, env_id, total_steps and wall_time_s from its
-    ``summary.json``, eval_every and eval_episodes from the ``config.json`` beside it
-    (unreadable runs skipped)."""
+    ``summary.json``, eval_every, eval_episodes and settings from the ``config.json`` beside
+    it (unreadable runs skipped)."""
     rows = []
     for path in sorted(root.rglob("summary.json")):
         try:
             s = json.loads(path.read_text())
             config = json.loads(path.with_name("config.json").read_text())
-            rows.append({k: {**config, **s}[k] for k in COLUMNS})
+            row = {k: {"settings": {}, **config, **s}[k] for k in COLUMNS}
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        if isinstance(row["settings"], dict):
+            rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -47,27 +51,37 @@ def _budget(steps: float) -> float:
     return float(f"{steps:.2g}")
 
 
-def step_cost(timed: pd.DataFrame, spec: Any) -> tuple[float, int, str, int]:
+def _differ(saved: dict[str, Any], want: dict[str, Any]) -> int:
+    """How many of ``want``'s settings a run's saved ones give another value (a setting the
+    run did not record, being older than it, is not counted)."""
+    return sum(k in saved and saved[k] != v for k, v in want.items())
+
+
+def step_cost(timed: pd.DataFrame, spec: Any) -> tuple[float, int, str, int, int]:
     """For ``spec`` (a ``RunSpec``): the median seconds per env step of the timed runs of its
-    algo and task at the protocol nearest its own (budget, then evaluation episodes per env
-    step), that protocol's budget and evaluation ("50/5,000": episodes every so many
-    steps) and its number of runs; NaN and zeros if none is timed."""
+    algo and task nearest it (fewest settings that differ, then budget, then evaluation
+    episodes per env step), their budget, evaluation ("50/5,000": episodes every so many
+    steps), number of runs and settings that differ; NaN and zeros if none is timed."""
     runs = timed[(timed["algo"] == spec.algo) & (timed["env_id"] == spec.env_id)]
     runs = runs[runs["total_steps"] > 0]
     if runs.empty:
-        return float("nan"), 0, "", 0
-    runs = runs.assign(budget=runs["total_steps"].map(_budget))
+        return float("nan"), 0, "", 0, 0
+    want = spec.resolved_settings()
     density = np.log(runs["eval_episodes"] / runs["eval_every"])
     runs = runs.assign(
-        budget_gap=(np.log(runs["budget"]) - np.log(spec.total_steps)).abs().round(6),
+        budget=runs["total_steps"].map(_budget),
+        differ=runs["settings"].map(lambda saved: _differ(saved, want)),
         density_gap=(density - np.log(spec.eval_episodes / spec.eval_every)).abs(),
     )
-    nearest = runs.sort_values(["budget_gap", "density_gap"]).iloc[0]
-    protocol = ["budget", "eval_every", "eval_episodes"]
+    runs = runs.assign(
+        budget_gap=(np.log(runs["budget"]) - np.log(spec.total_steps)).abs().round(6)
+    )
+    nearest = runs.sort_values(["differ", "budget_gap", "density_gap"]).iloc[0]
+    protocol = ["differ", "budget", "eval_every", "eval_episodes"]
     top = runs[(runs[protocol] == nearest[protocol]).all(axis=1)]
     rate = float(np.median(top["wall_time_s"] / top["total_steps"]))
     evaluation = f"{nearest['eval_episodes']:.0f}/{nearest['eval_every']:,.0f}"
-    return rate, int(nearest["budget"]), evaluation, len(top)
+    return rate, int(nearest["budget"]), evaluation, len(top), int(nearest["differ"])
 
 
 def makespan(seconds: Sequence[float], workers: int) -> float:
@@ -86,7 +100,7 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
     timed = timed_runs(root)
     rows, seconds, unmeasured = [], [], 0
     for spec in specs:
-        rate, timed_at, timed_eval, n = step_cost(timed, spec)
+        rate, timed_at, timed_eval, n, differ = step_cost(timed, spec)
         if np.isnan(rate):
             unmeasured += 1
         else:
@@ -99,6 +113,7 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
                 "timed_at": timed_at,
                 "timed_eval": timed_eval,
                 "timed_runs": n,
+                "settings_differ": differ,
                 "s_per_1k_steps": 1000 * rate,
                 "cpu_hours": rate * spec.total_steps / 3600,
             }
@@ -112,6 +127,7 @@ def estimate(specs: Iterable[Any], root: Path, workers: int) -> tuple[pd.DataFra
             timed_at=("timed_at", "first"),
             timed_eval=("timed_eval", "first"),
             timed_runs=("timed_runs", "first"),
+            settings_differ=("settings_differ", "first"),
             s_per_1k_steps=("s_per_1k_steps", "first"),
             cpu_hours=("cpu_hours", "sum"),
         )

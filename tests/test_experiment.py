@@ -274,16 +274,17 @@ def test_the_shipped_experiments_are_valid_in_every_profile(path):
 
 
 def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, capsys):
-    from hapo_rl.cost import estimate, makespan
+    from hapo_rl.cost import estimate, makespan, step_cost, timed_runs
 
     timed = tmp_path / "timed"
-    runs = [(1190, 300, 6.0), (1203, 300, 12.0), (1200, 1200, 1.0), (600, 300, 100.0)]
-    for i, (steps, every, wall) in enumerate(runs):
+    runs = [(1190, 300, 6.0, {}), (1203, 300, 12.0, {"group_size": 4}), (1200, 1200, 1.0, {}),
+            (600, 300, 100.0, {}), (1200, 300, 1000.0, {"group_size": 16, "n_train_seeds": 8})]
+    for i, (steps, every, wall, settings) in enumerate(runs):
         run = timed / f"r{i}"
         run.mkdir(parents=True)
         summary = {"algo": "hapo", "env_id": "tests.tiny:Corridor-v0", "total_steps": steps}
         (run / "summary.json").write_text(json.dumps({**summary, "wall_time_s": wall}))
-        config = {"eval_every": every, "eval_episodes": 5}
+        config = {"eval_every": every, "eval_episodes": 5, "settings": settings}
         (run / "config.json").write_text(json.dumps(config))
     (timed / "r9").mkdir()  # a run without its config.json is not timed
     (timed / "r9" / "summary.json").write_text(json.dumps({**summary, "wall_time_s": 1e6}))
@@ -292,11 +293,16 @@ def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, ca
     hapo = table.set_index("method").loc["hapo"]
     # the grid evaluates 5 episodes every 300 steps for 1200: the median of the two runs at
     # that protocol (1,190 and 1,203 steps count as 1,200), not the one evaluating every
-    # 1,200 steps at the same budget, nor the 600-step one at the same evaluation
+    # 1,200 steps at the same budget, nor the 600-step one at the same evaluation, nor the
+    # one at that protocol whose groups are larger (a setting not recorded does not count)
     assert hapo["timed_at"] == 1200 and hapo["timed_eval"] == "5/300"
-    assert hapo["timed_runs"] == 2 and hapo["runs"] == 2
+    assert hapo["timed_runs"] == 2 and hapo["runs"] == 2 and hapo["settings_differ"] == 0
     rate = (6.0 / 1190 + 12.0 / 1203) / 2
     assert hapo["cpu_hours"] == pytest.approx(2 * 1200 * rate / 3600)
+    # with only the larger groups timed, they are used, and the two settings that differ said
+    spec = next(s for s in load_experiment(path).specs if s.method == "hapo")
+    other = timed_runs(timed).iloc[[4]]
+    assert step_cost(other, spec) == (pytest.approx(1000.0 / 1200), 1200, "5/300", 1, 2)
     assert "2 runs have no timed run" in line  # grpo
     assert makespan([4, 3, 3, 2], 2) == 6 and makespan([5, 1], 4) == 5
     assert main([str(path), "--estimate", "--timings", str(timed)]) == 0
