@@ -25,8 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["algo", "env_id", "total_steps", "wall_time_s", "eval_every", "eval_episodes",
-           "settings"]
+COLUMNS = [
+    "algo",
+    "env_id",
+    "total_steps",
+    "wall_time_s",
+    "eval_every",
+    "eval_episodes",
+    "settings",
+]
 
 
 def timed_runs(root: Path) -> pd.DataFrame:

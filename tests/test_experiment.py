@@ -277,8 +277,13 @@ def test_estimate_projects_cpu_hours_and_wall_clock_from_timed_runs(tmp_path, ca
     from hapo_rl.cost import estimate, makespan, step_cost, timed_runs
 
     timed = tmp_path / "timed"
-    runs = [(1190, 300, 6.0, {}), (1203, 300, 12.0, {"group_size": 4}), (1200, 1200, 1.0, {}),
-            (600, 300, 100.0, {}), (1200, 300, 1000.0, {"group_size": 16, "n_train_seeds": 8})]
+    runs = [
+        (1190, 300, 6.0, {}),
+        (1203, 300, 12.0, {"group_size": 4}),
+        (1200, 1200, 1.0, {}),
+        (600, 300, 100.0, {}),
+        (1200, 300, 1000.0, {"group_size": 16, "n_train_seeds": 8}),
+    ]
     for i, (steps, every, wall, settings) in enumerate(runs):
         run = timed / f"r{i}"
         run.mkdir(parents=True)
