@@ -112,6 +112,20 @@ class RunRecorder(BaseCallback):
             self._evaluate()
             while self._next_eval <= self.model.num_timesteps:
                 self._next_eval += self.eval_every
+        self._note_warm_start()
+
+    def _note_warm_start(self) -> None:
+        """bc-grpo's first iteration clones its warm-start episodes, which can take minutes
+        before the bar moves: say so on the bar while it does."""
+        warming = getattr(self.model, "warm_started", True) is False
+        if warming and self.progress:
+            c = self.model.config
+            self.pbar.set_postfix_str(
+                f"warm start: cloning {c.warm_start_demos} teacher episodes, "
+                f"{c.warm_start_epochs} passes"
+            )
+        elif self.progress and self.pbar.postfix:
+            self.pbar.set_postfix_str("")
 
     def _on_step(self) -> bool:
         self.pbar.update(min(self.model.num_timesteps, self.total_steps) - self.pbar.n)

@@ -109,6 +109,15 @@ def test_demo_noise_perturbs_continuous_actions_within_the_bounds():
     assert (actions[:, 1] <= 1).all() and (actions[:, 1] < 1).mean() > 0.4  # clipped at 1
 
 
+def test_the_progress_bar_says_while_bc_grpo_clones_its_warm_start(tmp_path, capsys):
+    for algo in ("bc-grpo", "hapo"):
+        args = run_args(algo, tmp_path / algo, steps=600)
+        assert main([a for a in args if a != "--no-progress"]) == 0
+        bar = capsys.readouterr().err
+        assert ("warm start: cloning 16 teacher episodes, 20 passes" in bar) == (algo == "bc-grpo")
+        assert "600/600" in bar
+
+
 def test_bc_grpo_warm_start_is_charged_and_cloned():
     model = HAPO(
         ENV, teacher=RightTeacher(), seed=0, gate="never", warm_start_demos=16,
