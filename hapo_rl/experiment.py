@@ -5,8 +5,11 @@ Each run is ``python -m hapo_rl.run`` in its own process, writing
 interrupted ones from their last checkpoint. At the end all curves are gathered into one tidy
 table, ``<out>/curves.parquet`` (and ``curves.csv``), one row per run and evaluation point, and
 ``<out>/runs.csv`` lists each run's status and error, ``<out>/experiment.json`` the checked
-file (methods, settings, tasks, seeds, reference method). Exit status: 0 when every run finished, 1
-when some failed, 2 for a bad experiment file or option.
+file (methods, settings, tasks, seeds, reference method). ``--methods`` and ``--seeds`` run a
+part of the grid (the tables still gather every run in ``<out>``); ``--hours H`` starts a run
+only while its projected time (as ``--estimate`` projects it) still fits in H hours, for an
+allocation with a time limit. Exit status: 0 when every run asked for finished, 1 when some
+failed or were left for a later start, 2 for a bad experiment file or option.
 
 The file (see ``experiments/smoke.toml``)::
 
@@ -52,7 +55,7 @@ from hapo_rl.common.cli import OneLineParser, UsageError
 from hapo_rl.common.io import atomic_write, write_csv, write_json
 from hapo_rl.core.config import TeacherConfig
 from hapo_rl.core.tasks import Task, TaskError, resolve_env_id
-from hapo_rl.cost import estimate
+from hapo_rl.cost import estimate, step_cost, timed_runs
 from hapo_rl.envs.mujoco import is_goal_conditioned
 from hapo_rl.methods import METHODS
 from hapo_rl.teachers import load_teacher
@@ -417,19 +420,31 @@ def _execute(spec: RunSpec, out: str, cwd: str) -> tuple[int, str]:
 
 
 def _local(
-    commands: list[list[str]], workers: int, done: Callable[[int, tuple[int, str]], None]
-) -> None:
+    commands: list[list[str]],
+    workers: int,
+    done: Callable[[int, tuple[int, str]], None],
+    fits: Callable[[int], bool] = lambda i: True,
+) -> list[int]:
+    """Run the commands on ``workers`` processes at once, each worker taking the first waiting
+    command that ``fits`` when it is free; returns the commands left because none fitted."""
     runs = Runs()
     pool = ThreadPoolExecutor(max_workers=workers)
-    futures: dict[Future, int] = {
-        pool.submit(runs.execute, c, os.getcwd()): i for i, c in enumerate(commands)
-    }
-    pending = set(futures)
+    waiting = list(range(len(commands)))
+    futures: dict[Future, int] = {}
+
+    def start() -> None:
+        while len(futures) < workers and (i := next(filter(fits, waiting), None)) is not None:
+            waiting.remove(i)
+            futures[pool.submit(runs.execute, commands[i], os.getcwd())] = i
+
     try:
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        start()
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
             for f in finished:
-                done(futures[f], f.result())
+                done(futures.pop(f), f.result())
+            start()
+        return waiting
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         runs.stop()
@@ -481,6 +496,37 @@ def _ray(
 
 #: Times Ray reruns a run's task whose node died (each rerun resumes the run).
 RETRIES = 3
+
+#: ``--hours`` starts a run only if this many times its projected seconds still fit: runs of
+#: one cell vary by seed, and a run resumed from a checkpoint is projected whole.
+SLACK = 1.25
+
+
+def _projected_seconds(specs: list[RunSpec], timings: Path) -> list[float]:
+    """Each run's projected wall-clock (``cost.step_cost`` times its budget; NaN where no run
+    of its algo and task is timed under ``timings``)."""
+    timed = timed_runs(timings)
+    return [step_cost(timed, s)[0] * s.total_steps for s in specs]
+
+
+def _selected(
+    experiment: Experiment, methods: list[str] | None, seeds: list[int] | None
+) -> list[RunSpec]:
+    """The runs of the grid that ``--methods`` and ``--seeds`` ask for (all by default)."""
+    for flag, asked, known in (
+        ("--methods", methods, list(experiment.methods)),
+        ("--seeds", seeds, experiment.seeds),
+    ):
+        if unknown := [x for x in asked or [] if x not in known]:
+            have = ", ".join(map(str, known))
+            raise ExperimentError(
+                f"{flag} {unknown[0]} is not in {experiment.file} (it has {have})"
+            )
+    return [
+        s
+        for s in experiment.specs
+        if (not methods or s.method in methods) and (not seeds or s.seed in seeds)
+    ]
 
 
 def _tagged(frame: pd.DataFrame, name: str, spec: RunSpec, out: Path) -> pd.DataFrame:
@@ -610,6 +656,20 @@ def build_parser() -> OneLineParser:
         help="runs at once, local backend (default: cores)",
     )
     parser.add_argument(
+        "--methods", nargs="+", default=None, metavar="NAME", help="run only these methods"
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=None, metavar="N", help="run only these seeds"
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        help=f"start a run only while {SLACK} times its projected time (as --estimate, from "
+        "--timings) fits in what is left of this many hours; the rest wait for a rerun "
+        "(local backend)",
+    )
+    parser.add_argument(
         "--backend", choices=("local", "ray"), default="local", help="local processes or Ray tasks"
     )
     parser.add_argument(
@@ -634,18 +694,24 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    begun = time.monotonic()
     try:
         args = build_parser().parse_args(argv)
         if args.workers < 1:
             raise ExperimentError(f"--workers must be positive, got {args.workers}")
+        if args.hours is not None and not args.hours > 0:
+            raise ExperimentError(f"--hours must be positive, got {args.hours}")
+        if args.hours is not None and args.backend == "ray":
+            raise ExperimentError("--hours is for the local backend")
         experiment = load_experiment(args.file, args.profile)
+        asked = _selected(experiment, args.methods, args.seeds)
     except (ExperimentError, UsageError) as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2
     name, specs = experiment.name, experiment.specs
     out = (args.out or Path("results") / name).absolute()
     if args.estimate:
-        table, line = estimate(specs, args.timings, args.workers)
+        table, line = estimate(asked, args.timings, args.workers)
         print(f"{name}" + (f" (profile {args.profile})" if args.profile else "") + ":")
         print(table.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
         print(line)
@@ -653,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         wm = max(len(s.method) for s in specs)
         we = max(len(s.env_id) for s in specs)
-        for s in specs:
+        for s in asked:
             settings = " ".join(f"{k}={v}" for k, v in s.settings)
             status = "stale" if s.mismatch(out) else s.status(out)
             print(
@@ -661,11 +727,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s.total_steps:>11,} steps  {settings}"
             )
         print(
-            f"{len(specs)} runs, {sum(s.total_steps for s in specs):,} env steps in all "
+            f"{len(asked)} runs, {sum(s.total_steps for s in asked):,} env steps in all "
             "(evaluation not counted)"
         )
         return 0
-    stale = [(s, d) for s in specs if (d := s.mismatch(out))]
+    stale = [(s, d) for s in asked if (d := s.mismatch(out))]
     if stale:
         spec, diff = stale[0]
         print(
@@ -679,11 +745,13 @@ def main(argv: list[str] | None = None) -> int:
         {k: v for k, v in dataclasses.asdict(experiment).items() if k != "specs"},
     )
     teacher_table(specs, out)  # first: a report on a sweep cut short sets runs against them
-    todo = [s for s in specs if s.status(out) != "finished"]
+    todo = [s for s in asked if s.status(out) != "finished"]
     errors: dict[RunSpec, str] = {}
     bar = tqdm(total=len(todo), desc=name, unit="run", file=sys.stderr)
-    bar.set_postfix(done=len(specs) - len(todo), failed=0)
+    bar.set_postfix(done=len(asked) - len(todo), failed=0)
     commands = [s.command(out) for s in todo]
+    left: list[int] = []
+    seconds = _projected_seconds(todo, args.timings) if args.hours else []
 
     def done(i: int, result: tuple[int, str]) -> None:
         code, last_line = result
@@ -695,40 +763,50 @@ def main(argv: list[str] | None = None) -> int:
         tables(name, specs, out, errors)  # a sweep cut short still leaves its tables
         bar.update(1)
         bar.set_postfix(
-            done=sum(s.status(out) == "finished" for s in specs),
+            done=sum(s.status(out) == "finished" for s in asked),
             running=min(args.workers, len(todo) - bar.n),
             failed=len(errors),
         )
+        if args.hours:  # a run just finished may time the waiting runs of its kind
+            seconds[:] = _projected_seconds(todo, args.timings)
 
     start = time.perf_counter()
     signal.signal(signal.SIGTERM, _stop)  # kill or a cluster scheduler: as Ctrl-C
     try:
         if args.backend == "ray":
             _ray(todo, out, args.address, done)
-        else:
+        elif args.hours is None:
             _local(commands, args.workers, done)
+        else:
+            until = begun + 3600 * args.hours
+
+            def fits(i: int) -> bool:  # NaN (never timed) fits nothing
+                return time.monotonic() + SLACK * seconds[i] <= until
+
+            left = _local(commands, args.workers, done, fits)
     except ExperimentError as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         bar.close()
-        runs = tables(name, specs, out, errors)
-        finished = int((runs["status"] == "finished").sum())
+        tables(name, specs, out, errors)
+        finished = sum(s.status(out) == "finished" for s in asked)
         print(
-            f"hapo_rl.experiment: interrupted: {finished}/{len(specs)} runs finished, the "
+            f"hapo_rl.experiment: interrupted: {finished}/{len(asked)} runs finished, the "
             "unfinished ones kept at their last checkpoints; rerun the same command to go on",
             file=sys.stderr,
         )
         return INTERRUPTED
     finally:
         bar.close()
-    runs = tables(name, specs, out, errors)
-    finished = int((runs["status"] == "finished").sum())
+    tables(name, specs, out, errors)
+    finished = sum(s.status(out) == "finished" for s in asked)
     print(
-        f"{name}: {finished}/{len(specs)} runs finished, {len(errors)} failed, "
-        f"in {time.perf_counter() - start:.0f} s -> {out}"
+        f"{name}: {finished}/{len(asked)} runs finished, {len(errors)} failed, "
+        + (f"{len(left)} not started (beyond --hours {args.hours:g}), " if left else "")
+        + f"in {time.perf_counter() - start:.0f} s -> {out}"
     )
-    return 0 if finished == len(specs) else 1
+    return 0 if finished == len(asked) else 1
 
 
 if __name__ == "__main__":

@@ -78,6 +78,35 @@ def test_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
     assert (runs[runs["method"] != "broken"]["status"] == "finished").all()
 
 
+def test_methods_and_seeds_run_part_of_the_grid(tmp_path, capsys):
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    assert main([str(path), "--out", str(out), "--methods", "grpo", "--seeds", "1"]) == 0
+    status = pd.read_csv(out / "runs.csv").set_index(["method", "seed"])["status"]
+    assert status[("grpo", 1)] == "finished" and (status.drop(("grpo", 1)) == "new").all()
+    assert "1/1 runs finished" in capsys.readouterr().out
+    assert main([str(path), "--out", str(out), "--methods", "ppo"]) == 2
+    assert "--methods ppo is not in" in capsys.readouterr().err
+
+
+def test_hours_starts_only_the_runs_whose_projected_time_fits(tmp_path, capsys):
+    timed = tmp_path / "timed"  # grpo timed at 6 s a run, hapo at 6,000 s
+    for algo, wall in (("grpo", 6.0), ("hapo", 6000.0)):
+        (timed / algo).mkdir(parents=True)
+        summary = {"algo": algo, "env_id": "tests.tiny:Corridor-v0", "total_steps": 600}
+        (timed / algo / "summary.json").write_text(json.dumps({**summary, "wall_time_s": wall}))
+        config = {"eval_every": 300, "eval_episodes": 5, "settings": {}}
+        (timed / algo / "config.json").write_text(json.dumps(config))
+    path, out = write(tmp_path, GRID), tmp_path / "out"
+    argv = [str(path), "--out", str(out), "--timings", str(timed), "--hours", "0.5"]
+    assert main(argv) == 1
+    status = pd.read_csv(out / "runs.csv").groupby("method")["status"].unique()
+    assert list(status["grpo"]) == ["finished"] and list(status["hapo"]) == ["new"]
+    assert "2/4 runs finished, 0 failed, 2 not started (beyond --hours 0.5)" in (
+        capsys.readouterr().out
+    )
+    assert main([str(path), "--hours", "0", "--out", str(out)]) == 2
+
+
 def test_a_sweep_cut_short_has_measured_its_teachers(tmp_path, monkeypatch, capsys):
     import hapo_rl.experiment as experiment
 

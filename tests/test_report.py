@@ -343,6 +343,8 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     make_results(tmp_path / "results" / "minigrid_main")
     one_seed = [(m, t, s) for m in ("hapo", "grpo") for t in TASKS for s in SEEDS[1:]]
     make_results(tmp_path / "results" / "minigrid_main_keycorridor", unfinished=one_seed)
+    grpo_one = [("grpo", t, s) for t in TASKS for s in SEEDS[1:]]
+    make_results(tmp_path / "results" / "minigrid_main_multiroom", unfinished=grpo_one)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.md").write_text(
         "# Title\n\n" + "\nstale\n".join(README_MARKERS) + "\nend\n"
@@ -353,9 +355,13 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     assert "stale" not in readme, readme
     # the headline shows the main experiment in both modes, never the early-learning profile
     # hapo's DoorKey finals 0.9/0.8/0.7 sampled, half that greedy
-    assert "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |\n" in readme, readme
-    # an experiment with one run of a method a task is named as under way, not shown
-    assert "runs a task: minigrid_main_keycorridor (4 runs)." in readme, readme
+    header = "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |"
+    assert f"{header}{header[len('| method |'):]}\n" in readme, readme  # doorkey, multiroom
+    # an experiment with one run of its reference method a task is named as under way, not
+    # shown; one whose reference has enough shows the other method's count where it has not
+    assert "have finished: minigrid_main_keycorridor (4 runs)." in readme, readme
+    assert "| grpo | 0." in readme and " | 1 finished run so far | " in readme, readme
+    assert "minigrid_main_multiroom: 8 runs" in readme
     assert "| hapo | 0.80 [" in readme and "] / 0.40 [" in readme, readme
     assert "minigrid_main:" not in readme and "minigrid_main_doorkey: 12 runs" in readme
     assert "curves_DoorKey-5x5.png" in readme

@@ -75,6 +75,15 @@ def _enough(results: Results, *methods: str) -> bool:
     return all(len(a) >= MIN_RUNS for m in methods for a in results.final(m, SUCCESS) if len(a))
 
 
+def _enough_on(results: Results, method: str, task: int) -> bool:
+    """Whether ``method`` has at least ``MIN_RUNS`` finished runs on the ``task``-th task."""
+    return len(results.final(method, SUCCESS)[task]) >= MIN_RUNS
+
+
+def _so_far(n: int) -> str:
+    return f"{n} finished run{'s' * (n != 1)} so far"
+
+
 def _pairs(results: Results, x: str, y: str, column: str) -> tuple[list, list]:
     """Per task with finished runs of both, the final ``column`` of ``x`` and of ``y``."""
     both = [(a, b) for a, b in zip(results.final(x, column), results.final(y, column))
@@ -451,16 +460,18 @@ def results_md(runs: dict[str, Results], command: str) -> str:
 
 def headline_md(runs: dict[str, Results]) -> str:
     """README's results block: per method, final held-out success on each task of the headline
-    experiments with ``MIN_RUNS`` finished runs of each method a task, sampled / greedy (those
-    with fewer are named as under way); then the first one's learning curves."""
-    ready = {n: _enough(runs[n], *runs[n].methods) for n in HEADLINE if n in runs}
+    experiments whose reference method has ``MIN_RUNS`` finished runs a task, sampled / greedy
+    (a method with fewer shows its count; experiments not shown are named as under way); then
+    the first one's learning curves."""
+    ready = {n: _enough(runs[n], runs[n].reference) for n in HEADLINE if n in runs}
     shown = {n: runs[n] for n, enough in ready.items() if enough}
     under_way = [f"{n} ({len(runs[n].runs)} runs)" for n, enough in ready.items() if not enough]
     methods = list(dict.fromkeys(m for r in shown.values() for m in r.methods))
     header = ["method", *[_budget(r, t) for r in shown.values() for t in r.tasks]]
     rows = [
         _row(m, *[
-            " / ".join(_in_modes(r, _final_cell, m, i)) if m in r.methods else "-"
+            " / ".join(_in_modes(r, _final_cell, m, i)) if _enough_on(r, m, i)
+            else _so_far(len(r.final(m, SUCCESS)[i])) if m in r.methods else "-"
             for r in shown.values()
             for i in range(len(r.tasks))
         ])
@@ -477,9 +488,10 @@ def headline_md(runs: dict[str, Results]) -> str:
         *_table(header, rows),
         "Final held-out success, sampled / greedy (the most likely action; the mean action on "
         "continuous tasks), IQM over runs with 95% stratified-bootstrap intervals; each task at "
-        f"its own budget, the same for every method ({runs_text}). Steps to 90% and the verdict "
+        f"its own budget, the same for every method ({runs_text}); a method with fewer than "
+        f"{MIN_RUNS} finished runs on a task shows how many it has. Steps to 90% and the verdict "
         "on each claim: [RESULTS.md](RESULTS.md)."
-        + (f" Not shown until every method has {MIN_RUNS} finished runs a task: "
+        + (f" Not shown until {MIN_RUNS} runs of the reference method a task have finished: "
            + ", ".join(under_way) + "." if under_way else ""),
         *figure,
         README_MARKERS[1],
