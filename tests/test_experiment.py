@@ -107,6 +107,22 @@ def test_hours_starts_only_the_runs_whose_projected_time_fits(tmp_path, capsys):
     assert main([str(path), "--hours", "0", "--out", str(out)]) == 2
 
 
+def test_hours_renews_the_projections_as_runs_finish(tmp_path, monkeypatch):
+    import hapo_rl.experiment as experiment
+
+    out = tmp_path / "out"
+
+    def projected(specs, timings):  # hapo untimed until a grpo run has finished
+        timed = any(s.status(out) == "finished" for s in experiment.load_experiment(path).specs)
+        return [1.0 if s.method == "grpo" or timed else float("nan") for s in specs]
+
+    monkeypatch.setattr(experiment, "_projected_seconds", projected)
+    path = write(tmp_path, GRID.replace("seeds = [0, 1]", "seeds = [0]"))
+    assert main([str(path), "--out", str(out), "--hours", "1", "--workers", "1"]) == 0
+    status = pd.read_csv(out / "runs.csv").set_index("method")["status"]
+    assert (status == "finished").all()
+
+
 def test_a_sweep_cut_short_has_measured_its_teachers(tmp_path, monkeypatch, capsys):
     import hapo_rl.experiment as experiment
 
