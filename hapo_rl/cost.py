@@ -36,12 +36,12 @@ COLUMNS = [
 ]
 
 
-def timed_runs(root: Path) -> pd.DataFrame:
-    """Every finished run under ``root``: algo, env_id, total_steps and wall_time_s from its
-    ``summary.json``, eval_every, eval_episodes and settings from the ``config.json`` beside
-    it (unreadable runs skipped)."""
+def timed_runs(*roots: Path) -> pd.DataFrame:
+    """Every finished run under the ``roots`` (once where they overlap): algo, env_id,
+    total_steps and wall_time_s from its ``summary.json``, eval_every, eval_episodes and
+    settings from the ``config.json`` beside it (unreadable runs skipped)."""
     rows = []
-    for path in sorted(root.rglob("summary.json")):
+    for path in sorted({p.resolve() for root in roots for p in root.rglob("summary.json")}):
         try:
             s = json.loads(path.read_text())
             config = json.loads(path.with_name("config.json").read_text())

@@ -47,6 +47,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import tomllib
 from tqdm import tqdm
@@ -502,10 +503,10 @@ RETRIES = 3
 SLACK = 1.25
 
 
-def _projected_seconds(specs: list[RunSpec], timings: Path) -> list[float]:
+def _projected_seconds(specs: list[RunSpec], timings: Path, out: Path) -> list[float]:
     """Each run's projected wall-clock (``cost.step_cost`` times its budget; NaN where no run
-    of its algo and task is timed under ``timings``)."""
-    timed = timed_runs(timings)
+    of its algo and task is timed under ``timings`` or in the sweep's own ``out``)."""
+    timed = timed_runs(timings, out)
     return [step_cost(timed, s)[0] * s.total_steps for s in specs]
 
 
@@ -731,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
             "(evaluation not counted)"
         )
         return 0
-    stale = [(s, d) for s in asked if (d := s.mismatch(out))]
+    stale = [(s, d) for s in specs if (d := s.mismatch(out))]
     if stale:
         spec, diff = stale[0]
         print(
@@ -751,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     bar.set_postfix(done=len(asked) - len(todo), failed=0)
     commands = [s.command(out) for s in todo]
     left: list[int] = []
-    seconds = _projected_seconds(todo, args.timings) if args.hours else []
+    seconds = _projected_seconds(todo, args.timings, out) if args.hours else []
 
     def done(i: int, result: tuple[int, str]) -> None:
         code, last_line = result
@@ -768,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
             failed=len(errors),
         )
         if args.hours:  # a run just finished may time the waiting runs of its kind
-            seconds[:] = _projected_seconds(todo, args.timings)
+            seconds[:] = _projected_seconds(todo, args.timings, out)
 
     start = time.perf_counter()
     signal.signal(signal.SIGTERM, _stop)  # kill or a cluster scheduler: as Ctrl-C
@@ -801,9 +802,12 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     tables(name, specs, out, errors)
     finished = sum(s.status(out) == "finished" for s in asked)
+    untimed = sum(np.isnan(seconds[i]) for i in left)
     print(
         f"{name}: {finished}/{len(asked)} runs finished, {len(errors)} failed, "
-        + (f"{len(left)} not started (beyond --hours {args.hours:g}), " if left else "")
+        + (f"{len(left)} not started (beyond --hours {args.hours:g}" if left else "")
+        + (f"; {untimed} of them never timed under {args.timings} or {out}" if untimed else "")
+        + ("), " if left else "")
         + f"in {time.perf_counter() - start:.0f} s -> {out}"
     )
     return 0 if finished == len(asked) else 1

@@ -86,6 +86,11 @@ def test_methods_and_seeds_run_part_of_the_grid(tmp_path, capsys):
     assert "1/1 runs finished" in capsys.readouterr().out
     assert main([str(path), "--out", str(out), "--methods", "ppo"]) == 2
     assert "--methods ppo is not in" in capsys.readouterr().err
+    # a run of another method made at other settings still refuses the folder
+    text = GRID.replace("[methods.grpo]", "[methods.grpo]\nlearning_rate = 0.001")
+    changed = write(tmp_path, text, "b.toml")
+    assert main([str(changed), "--out", str(out), "--methods", "hapo"]) == 2
+    assert "holds a different run" in capsys.readouterr().err
 
 
 def test_hours_starts_only_the_runs_whose_projected_time_fits(tmp_path, capsys):
@@ -107,20 +112,29 @@ def test_hours_starts_only_the_runs_whose_projected_time_fits(tmp_path, capsys):
     assert main([str(path), "--hours", "0", "--out", str(out)]) == 2
 
 
-def test_hours_renews_the_projections_as_runs_finish(tmp_path, monkeypatch):
+def test_hours_renews_the_projections_as_runs_finish(tmp_path, monkeypatch, capsys):
     import hapo_rl.experiment as experiment
 
-    out = tmp_path / "out"
+    out, started, execute = tmp_path / "out", [], experiment.Runs.execute
 
-    def projected(specs, timings):  # hapo untimed until a grpo run has finished
+    def projected(specs, timings, out):  # hapo untimed until a grpo run has finished
         timed = any(s.status(out) == "finished" for s in experiment.load_experiment(path).specs)
         return [1.0 if s.method == "grpo" or timed else float("nan") for s in specs]
 
+    def recorded(self, command, cwd):
+        started.append(command[command.index("--algo") + 1])
+        return execute(self, command, cwd)
+
     monkeypatch.setattr(experiment, "_projected_seconds", projected)
+    monkeypatch.setattr(experiment.Runs, "execute", recorded)
     path = write(tmp_path, GRID.replace("seeds = [0, 1]", "seeds = [0]"))
     assert main([str(path), "--out", str(out), "--hours", "1", "--workers", "1"]) == 0
-    status = pd.read_csv(out / "runs.csv").set_index("method")["status"]
-    assert (status == "finished").all()
+    assert started == ["grpo", "hapo"]  # hapo comes first in the grid, but was untimed
+    # runs that nothing times are never started, and the last line says so
+    monkeypatch.setattr(experiment, "_projected_seconds", lambda s, t, o: [float("nan")] * len(s))
+    assert main([str(path), "--out", str(tmp_path / "new"), "--hours", "1"]) == 1
+    assert "2 not started (beyond --hours 1; 2 of them never timed" in capsys.readouterr().out
+    assert started == ["grpo", "hapo"]
 
 
 def test_a_sweep_cut_short_has_measured_its_teachers(tmp_path, monkeypatch, capsys):

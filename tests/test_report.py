@@ -356,7 +356,7 @@ def test_all_reports_every_experiment_and_tests_the_claims(tmp_path, monkeypatch
     # the headline shows the main experiment in both modes, never the early-learning profile
     # hapo's DoorKey finals 0.9/0.8/0.7 sampled, half that greedy
     header = "| method | DoorKey-5x5 (3k) | KeyCorridorS3R1 (3k) |"
-    assert f"{header}{header[len('| method |'):]}\n" in readme, readme  # doorkey, multiroom
+    assert f"{header}{header[len('| method |') :]}\n" in readme, readme  # doorkey, multiroom
     # an experiment with one run of its reference method a task is named as under way, not
     # shown; one whose reference has enough shows the other method's count where it has not
     assert "have finished: minigrid_main_keycorridor (4 runs)." in readme, readme

@@ -80,6 +80,13 @@ def _enough_on(results: Results, method: str, task: int) -> bool:
     return len(results.final(method, SUCCESS)[task]) >= MIN_RUNS
 
 
+def _reference_ready(results: Results) -> bool:
+    """Whether the reference method has ``MIN_RUNS`` finished runs on every task."""
+    return results.reference in results.methods and all(
+        _enough_on(results, results.reference, i) for i in range(len(results.tasks))
+    )
+
+
 def _so_far(n: int) -> str:
     return f"{n} finished run{'s' * (n != 1)} so far"
 
@@ -463,7 +470,7 @@ def headline_md(runs: dict[str, Results]) -> str:
     experiments whose reference method has ``MIN_RUNS`` finished runs a task, sampled / greedy
     (a method with fewer shows its count; experiments not shown are named as under way); then
     the first one's learning curves."""
-    ready = {n: _enough(runs[n], runs[n].reference) for n in HEADLINE if n in runs}
+    ready = {n: _reference_ready(runs[n]) for n in HEADLINE if n in runs}
     shown = {n: runs[n] for n, enough in ready.items() if enough}
     under_way = [f"{n} ({len(runs[n].runs)} runs)" for n, enough in ready.items() if not enough]
     methods = list(dict.fromkeys(m for r in shown.values() for m in r.methods))
