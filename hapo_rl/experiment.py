@@ -425,9 +425,11 @@ def _local(
     workers: int,
     done: Callable[[int, tuple[int, str]], None],
     fits: Callable[[int], bool] = lambda i: True,
+    started: Callable[[int], None] = lambda i: None,
 ) -> list[int]:
     """Run the commands on ``workers`` processes at once, each worker taking the first waiting
-    command that ``fits`` when it is free; returns the commands left because none fitted."""
+    command that ``fits`` when it is free (``started`` told of it); returns the commands left
+    because none fitted."""
     runs = Runs()
     pool = ThreadPoolExecutor(max_workers=workers)
     waiting = list(range(len(commands)))
@@ -437,6 +439,7 @@ def _local(
         while len(futures) < workers and (i := next(filter(fits, waiting), None)) is not None:
             waiting.remove(i)
             futures[pool.submit(runs.execute, commands[i], os.getcwd())] = i
+            started(i)
 
     try:
         start()
@@ -749,12 +752,22 @@ def main(argv: list[str] | None = None) -> int:
     todo = [s for s in asked if s.status(out) != "finished"]
     errors: dict[RunSpec, str] = {}
     bar = tqdm(total=len(todo), desc=name, unit="run", file=sys.stderr)
-    bar.set_postfix(done=len(asked) - len(todo), failed=0)
     commands = [s.command(out) for s in todo]
     left: list[int] = []
+    active: set[int] = set()  # the local backend's runs started and not yet done
     seconds = _projected_seconds(todo, args.timings, out) if args.hours else []
 
+    def postfix() -> None:
+        finished = sum(s.status(out) == "finished" for s in asked)
+        running = {"running": len(active)} if args.backend == "local" else {}
+        bar.set_postfix(done=finished, **running, failed=len(errors))
+
+    def started(i: int) -> None:
+        active.add(i)
+        postfix()
+
     def done(i: int, result: tuple[int, str]) -> None:
+        active.discard(i)
         code, last_line = result
         if code in (INTERRUPTED, -signal.SIGINT):
             return  # stopped with the sweep: resumes from its checkpoint on the next start
@@ -763,13 +776,11 @@ def main(argv: list[str] | None = None) -> int:
             tqdm.write(f"failed: {todo[i].run_dir(out)}: {errors[todo[i]]}", file=sys.stderr)
         tables(name, specs, out, errors)  # a sweep cut short still leaves its tables
         bar.update(1)
-        bar.set_postfix(
-            done=sum(s.status(out) == "finished" for s in asked),
-            running=min(args.workers, len(todo) - bar.n),
-            failed=len(errors),
-        )
+        postfix()
         if args.hours:  # a run just finished may time the waiting runs of its kind
             seconds[:] = _projected_seconds(todo, args.timings, out)
+
+    postfix()
 
     start = time.perf_counter()
     signal.signal(signal.SIGTERM, _stop)  # kill or a cluster scheduler: as Ctrl-C
@@ -777,14 +788,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend == "ray":
             _ray(todo, out, args.address, done)
         elif args.hours is None:
-            _local(commands, args.workers, done)
+            _local(commands, args.workers, done, started=started)
         else:
             until = begun + 3600 * args.hours
 
             def fits(i: int) -> bool:  # NaN (never timed) fits nothing
                 return time.monotonic() + SLACK * seconds[i] <= until
 
-            left = _local(commands, args.workers, done, fits)
+            left = _local(commands, args.workers, done, fits, started)
+            bar.total -= len(left)  # the bar ends full: the last line counts those left
+            postfix()
     except ExperimentError as exc:
         print(f"hapo_rl.experiment: error: {exc}", file=sys.stderr)
         return 2

@@ -106,9 +106,10 @@ def test_hours_starts_only_the_runs_whose_projected_time_fits(tmp_path, capsys):
     assert main(argv) == 1
     status = pd.read_csv(out / "runs.csv").groupby("method")["status"].unique()
     assert list(status["grpo"]) == ["finished"] and list(status["hapo"]) == ["new"]
-    assert "2/4 runs finished, 0 failed, 2 not started (beyond --hours 0.5)" in (
-        capsys.readouterr().out
-    )
+    captured = capsys.readouterr()
+    assert "2/4 runs finished, 0 failed, 2 not started (beyond --hours 0.5)" in captured.out
+    bar = captured.err.split("\r")[-1]  # the bar's last state: full, nothing running
+    assert "2/2 " in bar and "running=0" in bar, bar
     assert main([str(path), "--hours", "0", "--out", str(out)]) == 2
 
 
