@@ -141,7 +141,7 @@ def test_hours_renews_the_projections_as_runs_finish(tmp_path, monkeypatch, caps
 def test_a_sweep_cut_short_has_measured_its_teachers(tmp_path, monkeypatch, capsys):
     import hapo_rl.experiment as experiment
 
-    def ctrl_c(*args):
+    def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(experiment, "_local", ctrl_c)  # Ctrl-C before any run ends
